@@ -1,0 +1,204 @@
+package provisioner
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	v1helper "k8s.io/component-helpers/scheduling/corev1"
+	"k8s.io/klog/v2"
+	fwk "k8s.io/kube-scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/framework"
+
+	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
+)
+
+// PostFilter runs when the pod fits no node. It nominates the pod to a
+// claim: the one it is already nominated to if that still holds it, else an
+// in-flight or planned claim it packs onto, else a new claim on the best
+// NodePool. It never waits on the cloud: launching happens when the batch
+// closes, in the background.
+func (p *Provisioner) PostFilter(ctx context.Context, state fwk.CycleState, pod *v1.Pod, _ fwk.NodeToStatusReader) (*fwk.PostFilterResult, *fwk.Status) {
+	logger := klog.FromContext(ctx)
+	need := packing.PodRequests(pod)
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.syncInFlight()
+
+	for _, c := range p.candidateClaims(pod) {
+		if p.tryClaim(ctx, state, pod, need, c) {
+			logger.V(4).Info("Pod packed onto claim", "pod", klog.KObj(pod), "claim", c.name, "options", len(c.options))
+			p.nominated(pod, c)
+			return framework.NewPostFilterResultWithNominatedNode(c.name), fwk.NewStatus(fwk.Success)
+		}
+	}
+
+	pools := p.pools.Pools()
+	reasons := make([]string, 0, len(pools))
+	for _, pool := range pools {
+		c, reason := p.openClaim(ctx, state, pod, need, pool)
+		if c == nil {
+			reasons = append(reasons, fmt.Sprintf("nodepool %q: %s", pool.Name, reason))
+			continue
+		}
+		p.addClaim(c)
+		logger.V(2).Info("Opened claim", "pod", klog.KObj(pod), "claim", c.name, "nodePool", pool.Name, "options", len(c.options))
+		p.nominated(pod, c)
+		p.batch.touch()
+		return framework.NewPostFilterResultWithNominatedNode(c.name), fwk.NewStatus(fwk.Success)
+	}
+	msg := "no NodePool can provision the pod"
+	if len(pools) == 0 {
+		msg = "no NodePool exists"
+	} else {
+		msg += ": " + strings.Join(reasons, "; ")
+	}
+	p.notProvisionable(pod, msg)
+	return nil, fwk.NewStatus(fwk.Unschedulable, msg)
+}
+
+// candidateClaims orders the claims a pod may pack onto: the one it is
+// already nominated to (so a retried pod keeps its place and never flaps),
+// then in-flight claims (capacity already being bought), then planned ones,
+// oldest first.
+func (p *Provisioner) candidateClaims(pod *v1.Pod) []*claim {
+	out := make([]*claim, 0, len(p.claims))
+	own := p.claims[pod.Status.NominatedNodeName]
+	if own != nil {
+		out = append(out, own)
+	}
+	rest := make([]*claim, 0, len(p.claims))
+	for _, c := range p.claims {
+		if c != own {
+			rest = append(rest, c)
+		}
+	}
+	sort.Slice(rest, func(i, j int) bool {
+		if rest[i].planned != rest[j].planned {
+			return !rest[i].planned
+		}
+		if !rest[i].opened.Equal(rest[j].opened) {
+			return rest[i].opened.Before(rest[j].opened)
+		}
+		return rest[i].name < rest[j].name
+	})
+	return append(out, rest...)
+}
+
+// tryClaim reports whether the pod packs onto c, and narrows a planned
+// claim's options to those that hold everything on it.
+func (p *Provisioner) tryClaim(ctx context.Context, state fwk.CycleState, pod *v1.Pod, need *framework.Resource, c *claim) bool {
+	if !tolerates(pod, c.pool.Taints) {
+		return false
+	}
+	used := p.claimRequests(c, pod.UID)
+	packing.Add(used, need)
+	if !packing.Fits(used, c.max) {
+		return false
+	}
+	options := packing.WithRoomFor(packing.AdmittingPod(c.options, pod), used)
+	if len(options) == 0 || (!c.planned && len(options) != len(c.options)) {
+		// A created claim cannot narrow: every option it may launch as must hold the pod.
+		return false
+	}
+	if st := p.handle.RunFilterPluginsWithNominatedPods(ctx, state, pod, nodeInfo(c.name, c.pool, options)); !st.IsSuccess() {
+		return false
+	}
+	if c.planned {
+		c.narrow(pin(options, topologyKeys(pod)))
+		p.batch.touch()
+	}
+	return true
+}
+
+// openClaim opens a new planned claim on pool for the pod, or says which of
+// the pool's constraints ruled the pod out.
+func (p *Provisioner) openClaim(ctx context.Context, state fwk.CycleState, pod *v1.Pod, need *framework.Resource, pool *packing.Pool) (*claim, string) {
+	if pool.Unavailable != "" {
+		return nil, pool.Unavailable
+	}
+	if taint, ok := untolerated(pod, pool.Taints); ok {
+		return nil, fmt.Sprintf("the pod does not tolerate taint %s", taint.ToString())
+	}
+	options := packing.AdmittingPod(pool.Options, pod)
+	if len(options) == 0 {
+		return nil, fmt.Sprintf("none of its %d instance offerings satisfies the pod's node selector and required node affinity", len(pool.Options))
+	}
+	used := packing.Sum(pool.DaemonRequests, need)
+	if options = packing.WithRoomFor(options, used); len(options) == 0 {
+		return nil, fmt.Sprintf("no instance type has room for the pod's requests plus daemonset overhead (%s)", describe(used))
+	}
+	if options = packing.WithinLimits(options, p.remaining(pool)); len(options) == 0 {
+		return nil, "its limits leave no room for another node"
+	}
+	name := p.newClaimName(pool.Name)
+	if st := p.handle.RunFilterPluginsWithNominatedPods(ctx, state, pod, nodeInfo(name, pool, options)); !st.IsSuccess() {
+		return nil, fmt.Sprintf("%s rejects its nodes: %s", st.Plugin(), strings.Join(st.Reasons(), ", "))
+	}
+	return newClaim(name, pool, pin(options, topologyKeys(pod)), true, p.now()), ""
+}
+
+// claimRequests is what is already on the claim: the pool's daemons and
+// every pod nominated to the claim's node, except the pod being placed.
+// The scheduler's nominator is the ledger, so this survives restarts.
+func (p *Provisioner) claimRequests(c *claim, except types.UID) *framework.Resource {
+	used := packing.Sum(c.pool.DaemonRequests)
+	for _, pi := range p.handle.NominatedPodsForNode(c.name) {
+		if pi.GetPod().UID == except {
+			continue
+		}
+		packing.Add(used, packing.PodRequests(pi.GetPod()))
+	}
+	return used
+}
+
+// remaining is the pool's remaining limits less what its planned claims
+// will take (at least the smallest option each).
+func (p *Provisioner) remaining(pool *packing.Pool) v1.ResourceList {
+	if pool.Remaining == nil {
+		return nil
+	}
+	left := pool.Remaining.DeepCopy()
+	for _, c := range p.claims {
+		if !c.planned || c.pool.Name != pool.Name {
+			continue
+		}
+		for name, q := range packing.MinCapacity(c.options) {
+			if l, ok := left[name]; ok {
+				l.Sub(q)
+				left[name] = l
+			}
+		}
+	}
+	return left
+}
+
+func tolerates(pod *v1.Pod, taints []v1.Taint) bool {
+	_, untol := untolerated(pod, taints)
+	return !untol
+}
+
+func untolerated(pod *v1.Pod, taints []v1.Taint) (v1.Taint, bool) {
+	return v1helper.FindMatchingUntoleratedTaint(klog.Background(), taints, pod.Spec.Tolerations, func(t *v1.Taint) bool {
+		return t.Effect == v1.TaintEffectNoSchedule || t.Effect == v1.TaintEffectNoExecute
+	}, false)
+}
+
+func describe(r *framework.Resource) string {
+	list := packing.ResourceList(r)
+	names := make([]string, 0, len(list))
+	for name := range list {
+		names = append(names, string(name))
+	}
+	sort.Strings(names)
+	parts := make([]string, 0, len(names))
+	for _, n := range names {
+		q := list[v1.ResourceName(n)]
+		parts = append(parts, n+"="+q.String())
+	}
+	return strings.Join(parts, ", ")
+}

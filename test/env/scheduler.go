@@ -35,7 +35,7 @@ func StartScheduler(t *testing.T, cfg *rest.Config, pluginName string, factory f
 	}}}
 	internal := configtesting.V1ToInternalWithDefaults(t, versioned)
 
-	informerFactory := scheduler.NewInformerFactory(client, 0)
+	informerFactory := scheduler.NewInformerFactory(client, 0, nil)
 	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: client.EventsV1()})
 	broadcaster.StartRecordingToSink(ctx.Done())
 	t.Cleanup(broadcaster.Shutdown)

@@ -3,7 +3,6 @@ package provisioner
 import (
 	"time"
 
-	v1 "k8s.io/api/core/v1"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 
 	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
@@ -29,14 +28,4 @@ func newClaim(name string, pool *packing.Pool, options []*packing.PoolOption, pl
 func (c *claim) narrow(options []*packing.PoolOption) {
 	c.options = options
 	c.max = packing.MaxAllocatable(options)
-}
-
-// ClaimSpec is what the plugin asks the API to create when a batch closes.
-type ClaimSpec struct {
-	Name     string
-	NodePool string
-	// Options are the launch options that hold every pod nominated to the claim, cheapest first.
-	Options []*packing.PoolOption
-	// Requests are the pods' and daemons' requests the node must hold.
-	Requests v1.ResourceList
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -13,6 +14,7 @@ import (
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 
+	"github.com/fleet-scheduler/fleet-scheduler/provision/metrics"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
 )
 
@@ -23,6 +25,12 @@ import (
 // closes, in the background.
 func (p *Provisioner) PostFilter(ctx context.Context, state fwk.CycleState, pod *v1.Pod, _ fwk.NodeToStatusReader) (*fwk.PostFilterResult, *fwk.Status) {
 	logger := klog.FromContext(ctx)
+	start := time.Now()
+	defer func() {
+		d := time.Since(start).Seconds()
+		metrics.ProvisionerSchedulingDuration.Observe(d)
+		metrics.SchedulerSchedulingDuration.WithLabelValues("provisioner").Observe(d)
+	}()
 	need := packing.PodRequests(pod)
 
 	p.mu.Lock()
@@ -32,6 +40,7 @@ func (p *Provisioner) PostFilter(ctx context.Context, state fwk.CycleState, pod 
 	for _, c := range p.candidateClaims(pod) {
 		if p.tryClaim(ctx, state, pod, need, c) {
 			logger.V(4).Info("Pod packed onto claim", "pod", klog.KObj(pod), "claim", c.name, "options", len(c.options))
+			p.forget(pod.UID)
 			p.nominated(pod, c)
 			return framework.NewPostFilterResultWithNominatedNode(c.name), fwk.NewStatus(fwk.Success)
 		}
@@ -46,6 +55,7 @@ func (p *Provisioner) PostFilter(ctx context.Context, state fwk.CycleState, pod 
 			continue
 		}
 		p.addClaim(c)
+		p.forget(pod.UID)
 		logger.V(2).Info("Opened claim", "pod", klog.KObj(pod), "claim", c.name, "nodePool", pool.Name, "options", len(c.options))
 		p.nominated(pod, c)
 		p.batch.touch()
@@ -57,6 +67,7 @@ func (p *Provisioner) PostFilter(ctx context.Context, state fwk.CycleState, pod 
 	} else {
 		msg += ": " + strings.Join(reasons, "; ")
 	}
+	p.remember(pod)
 	p.notProvisionable(pod, msg)
 	return nil, fwk.NewStatus(fwk.Unschedulable, msg)
 }
@@ -145,9 +156,9 @@ func (p *Provisioner) openClaim(ctx context.Context, state fwk.CycleState, pod *
 // claimRequests is what is already on the claim: the pool's daemons and
 // every pod nominated to the claim's node, except the pod being placed.
 // The scheduler's nominator is the ledger, so this survives restarts.
-func (p *Provisioner) claimRequests(c *claim, except types.UID) *framework.Resource {
+func (p *state) claimRequests(c *claim, except types.UID) *framework.Resource {
 	used := packing.Sum(c.pool.DaemonRequests)
-	for _, pi := range p.handle.NominatedPodsForNode(c.name) {
+	for _, pi := range p.nominator.NominatedPodsForNode(c.name) {
 		if pi.GetPod().UID == except {
 			continue
 		}
@@ -158,7 +169,7 @@ func (p *Provisioner) claimRequests(c *claim, except types.UID) *framework.Resou
 
 // remaining is the pool's remaining limits less what its planned claims
 // will take (at least the smallest option each).
-func (p *Provisioner) remaining(pool *packing.Pool) v1.ResourceList {
+func (p *state) remaining(pool *packing.Pool) v1.ResourceList {
 	if pool.Remaining == nil {
 		return nil
 	}

@@ -10,10 +10,12 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
 
+	"github.com/fleet-scheduler/fleet-scheduler/provision/metrics"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
 )
 
@@ -25,32 +27,36 @@ const Name = "Provisioner"
 // is not initialized yet.
 type PoolSource interface {
 	Pools() []*packing.Pool
-	InFlight() []InFlight
-}
-
-// InFlight is a created NodeClaim whose node is not ready for pods yet.
-type InFlight struct {
-	Name    string
-	Pool    *packing.Pool
-	Options []*packing.PoolOption
-	Created time.Time
+	InFlight() []packing.InFlight
 }
 
 // ClaimCreator turns a planned claim into a NodeClaim object.
 type ClaimCreator interface {
-	Create(ctx context.Context, spec ClaimSpec) error
+	Create(ctx context.Context, spec packing.ClaimSpec) error
 }
 
-// Provisioner is the PostFilter plugin.
+// Provisioner is the PostFilter plugin of one scheduling profile. The
+// claims it packs onto are shared by every profile in the process.
 type Provisioner struct {
-	handle  fwk.Handle
-	pools   PoolSource
-	creator ClaimCreator
-	batch   *batcher
-	now     func() time.Time
+	handle fwk.Handle
+	*state
+}
 
-	mu     sync.Mutex
-	claims map[string]*claim
+// state is what every profile's plugin shares: the pools, the claims and
+// the batch window. The scheduler's nominator (one per process) is the
+// ledger of which pods are on which claim.
+type state struct {
+	nominator fwk.PodNominator
+	pools     PoolSource
+	creator   ClaimCreator
+	batch     *batcher
+	now       func() time.Time
+
+	mu      sync.Mutex
+	claims  map[string]*claim
+	waiting map[types.UID]*v1.Pod
+	// poolsChanged asks the requeue loop to retry waiting pods now.
+	poolsChanged bool
 }
 
 var _ fwk.PostFilterPlugin = &Provisioner{}
@@ -60,23 +66,23 @@ func (p *Provisioner) Name() string { return Name }
 
 // newProvisioner wires the plugin from its parts and starts the batcher.
 func newProvisioner(ctx context.Context, h fwk.Handle, pools PoolSource, creator ClaimCreator, idle, max time.Duration) *Provisioner {
-	p := &Provisioner{
-		handle:  h,
-		pools:   pools,
-		creator: creator,
-		now:     time.Now,
-		claims:  map[string]*claim{},
-	}
-	p.batch = newBatcher(idle, max, p.now)
-	go p.batch.run(ctx, p.flush)
-	return p
+	return &Provisioner{handle: h, state: newState(ctx, h, pools, creator, idle, max)}
 }
 
-func (p *Provisioner) addClaim(c *claim) { p.claims[c.name] = c }
+// newState starts the batch window of a fresh claim set.
+func newState(ctx context.Context, h fwk.Handle, pools PoolSource, creator ClaimCreator, idle, max time.Duration) *state {
+	s := &state{nominator: h, pools: pools, creator: creator, now: time.Now, claims: map[string]*claim{}, waiting: map[types.UID]*v1.Pod{}}
+	s.batch = newBatcher(idle, max, s.now)
+	go s.batch.run(ctx, s.flush)
+	go s.requeueLoop(ctx, h)
+	return s
+}
+
+func (p *state) addClaim(c *claim) { p.claims[c.name] = c }
 
 // newClaimName names a claim, and so its node, after its pool, the way
 // NodeClaims are named: <nodepool>-<random>.
-func (p *Provisioner) newClaimName(pool string) string {
+func (p *state) newClaimName(pool string) string {
 	for {
 		name := pool + "-" + utilrand.String(5)
 		if _, taken := p.claims[name]; !taken {
@@ -88,10 +94,10 @@ func (p *Provisioner) newClaimName(pool string) string {
 // flush creates a NodeClaim for every planned claim that still has pods.
 // Claims freeze before the lock is released, so nothing narrows them while
 // their objects are written.
-func (p *Provisioner) flush(ctx context.Context) {
+func (p *state) flush(ctx context.Context) {
 	logger := klog.FromContext(ctx)
 	p.mu.Lock()
-	var specs []ClaimSpec
+	var specs []packing.ClaimSpec
 	for _, c := range p.claims {
 		if !c.planned {
 			continue
@@ -104,7 +110,7 @@ func (p *Provisioner) flush(ctx context.Context) {
 		}
 		c.planned = false
 		c.opened = p.now()
-		specs = append(specs, ClaimSpec{Name: c.name, NodePool: c.pool.Name, Options: c.options, Requests: packing.ResourceList(used)})
+		specs = append(specs, packing.ClaimSpec{Name: c.name, NodePool: c.pool.Name, Options: c.options, Requests: packing.ResourceList(used)})
 	}
 	p.mu.Unlock()
 
@@ -112,10 +118,11 @@ func (p *Provisioner) flush(ctx context.Context) {
 		if err := p.creator.Create(ctx, spec); err != nil {
 			logger.Error(err, "Creating NodeClaim failed; its pods will be provisioned again", "nodeClaim", spec.Name)
 			p.mu.Lock()
-			delete(p.claims, spec.Name)
+			p.dropClaim(spec.Name)
 			p.mu.Unlock()
 			continue
 		}
+		metrics.NodeClaimsCreated.WithLabelValues("provisioning", spec.NodePool).Inc()
 		logger.V(2).Info("Created NodeClaim", "nodeClaim", spec.Name, "nodePool", spec.NodePool, "instanceTypes", len(spec.Options))
 	}
 }
@@ -128,7 +135,7 @@ const createdGrace = 30 * time.Second
 // adds those created before a restart, refreshes options (a launched claim
 // has one instance type), and drops claims whose node is initialized or
 // whose NodeClaim is gone.
-func (p *Provisioner) syncInFlight() {
+func (p *state) syncInFlight() {
 	seen := map[string]bool{}
 	for _, f := range p.pools.InFlight() {
 		seen[f.Name] = true
@@ -146,7 +153,7 @@ func (p *Provisioner) syncInFlight() {
 	}
 	for name, c := range p.claims {
 		if !c.planned && !seen[name] && p.now().Sub(c.opened) > createdGrace {
-			delete(p.claims, name)
+			p.dropClaim(name)
 		}
 	}
 }

@@ -1,6 +1,8 @@
 package packing
 
 import (
+	"time"
+
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 )
@@ -51,4 +53,24 @@ func MaxAllocatable(opts []*PoolOption) *framework.Resource {
 		}
 	}
 	return max
+}
+
+// InFlight is a created NodeClaim whose node is not ready for pods yet,
+// with the options it may still launch as.
+type InFlight struct {
+	Name    string
+	Pool    *Pool
+	Options []*PoolOption
+	Created time.Time
+}
+
+// ClaimSpec is a planned claim as it closes: what the NodeClaim object is
+// made from.
+type ClaimSpec struct {
+	Name     string
+	NodePool string
+	// Options hold every pod nominated to the claim, cheapest first.
+	Options []*PoolOption
+	// Requests are the pods' and daemons' requests the node must hold.
+	Requests v1.ResourceList
 }

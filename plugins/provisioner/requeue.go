@@ -1,0 +1,86 @@
+package provisioner
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+	fwk "k8s.io/kube-scheduler/framework"
+)
+
+// requeuePeriod is how often the plugin checks whether pods it could not
+// place deserve another scheduling attempt.
+const requeuePeriod = time.Second
+
+// The scheduler retries an unschedulable pod only on cluster events its
+// Filter plugins care about. What changes the Provisioner's answer - a
+// NodePool or its EC2NodeClass becoming usable, the catalogue loading, a
+// claim given up - is none of those, so the plugin activates such pods
+// itself.
+
+// remember notes a pod no pool could take, to retry when the pools change.
+func (p *state) remember(pod *v1.Pod) {
+	p.waiting[pod.UID] = pod
+}
+
+// forget drops a pod that was placed.
+func (p *state) forget(uid types.UID) {
+	delete(p.waiting, uid)
+}
+
+// dropClaim removes a claim and queues its pods for another attempt.
+func (p *state) dropClaim(name string) {
+	delete(p.claims, name)
+	for _, pi := range p.nominator.NominatedPodsForNode(name) {
+		p.waiting[pi.GetPod().UID] = pi.GetPod()
+	}
+	p.poolsChanged = true
+}
+
+// requeueLoop activates the waiting pods whenever the pools' state changed
+// or a claim was dropped.
+func (p *state) requeueLoop(ctx context.Context, activator fwk.PodActivator) {
+	ticker := time.NewTicker(requeuePeriod)
+	defer ticker.Stop()
+	last := ""
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		fp := p.poolsFingerprint()
+		p.mu.Lock()
+		p.syncInFlight()
+		changed := fp != last || p.poolsChanged
+		p.poolsChanged = false
+		var pods map[string]*v1.Pod
+		if changed && len(p.waiting) > 0 {
+			pods = make(map[string]*v1.Pod, len(p.waiting))
+			for _, pod := range p.waiting {
+				pods[pod.Namespace+"/"+pod.Name] = pod
+			}
+			p.waiting = map[types.UID]*v1.Pod{}
+		}
+		p.mu.Unlock()
+		last = fp
+		if len(pods) > 0 {
+			klog.FromContext(ctx).V(4).Info("Pools changed; retrying pods", "pods", len(pods))
+			activator.Activate(klog.FromContext(ctx), pods)
+		}
+	}
+}
+
+// poolsFingerprint changes whenever a pool appears, goes, or changes
+// whether and how much it can provision.
+func (p *state) poolsFingerprint() string {
+	var b strings.Builder
+	for _, pool := range p.pools.Pools() {
+		fmt.Fprintf(&b, "%s/%d/%s;", pool.Name, len(pool.Options), pool.Unavailable)
+	}
+	return b.String()
+}

@@ -1,0 +1,264 @@
+package provisioner
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	fwk "k8s.io/kube-scheduler/framework"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	"github.com/fleet-scheduler/fleet-scheduler/plugins/apis/config"
+	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
+	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned"
+	"github.com/fleet-scheduler/fleet-scheduler/test/env"
+)
+
+// stack is a real kube-apiserver with the CRDs, moto seeded like the
+// examples expect, and the real scheduler running the Provisioner.
+type stack struct {
+	t    *testing.T
+	ctx  context.Context
+	kube kubernetes.Interface
+	karp versioned.Interface
+	moto *env.Moto
+}
+
+const clusterName = "test-cluster"
+
+func startStack(t *testing.T) *stack {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	m := env.StartMotoT(t)
+	for k, v := range map[string]string{
+		"AWS_ENDPOINT_URL": m.Endpoint, "AWS_REGION": m.Region, "AWS_ACCESS_KEY_ID": "testing",
+		"AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true",
+	} {
+		t.Setenv(k, v)
+	}
+	if _, err := env.SeedAWS(ctx, m.AWSConfig(), "sesacthon-dev"); err != nil {
+		t.Fatal(err)
+	}
+	api := env.StartAPIServer(t)
+	env.InstallCRDs(t, api.Config)
+	jsonCfg := rest.CopyConfig(api.Config)
+	jsonCfg.ContentType = "application/json"
+	s := &stack{t: t, ctx: ctx, kube: api.Client, karp: versioned.NewForConfigOrDie(jsonCfg), moto: m}
+	s.clusterInfo(api.Config)
+	s.controlPlaneNode()
+	s.applyExampleNodeClass()
+
+	args := &config.ProvisionerArgs{
+		ClusterName:             clusterName,
+		BatchIdleDuration:       metav1.Duration{Duration: 300 * time.Millisecond},
+		BatchMaxDuration:        metav1.Duration{Duration: 3 * time.Second},
+		RegistrationTTL:         metav1.Duration{Duration: 15 * time.Minute},
+		VMMemoryOverheadPercent: 0.075,
+		Bootstrap:               config.BootstrapArgs{TokenTTL: metav1.Duration{Duration: 30 * time.Minute}},
+	}
+	env.StartScheduler(t, api.Config, Name, func(ctx context.Context, _ runtime.Object, h fwk.Handle) (fwk.Plugin, error) {
+		st, err := build(ctx, args, h, "")
+		if err != nil {
+			return nil, err
+		}
+		return &Provisioner{handle: h, state: st}, nil
+	})
+	return s
+}
+
+// clusterInfo publishes kube-public/cluster-info as kubeadm init does, so
+// the launch path finds the endpoint and CA.
+func (s *stack) clusterInfo(cfg *rest.Config) {
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters[""] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	raw, err := clientcmd.Write(*kc)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	_, err = s.kube.CoreV1().ConfigMaps(metav1.NamespacePublic).Create(s.ctx, &v1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "cluster-info"}, Data: map[string]string{"kubeconfig": string(raw)},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// controlPlaneNode is the kubeadm control-plane node: Ready and tainted,
+// so pods fail on it and PostFilter runs (it never runs with zero nodes).
+func (s *stack) controlPlaneNode() {
+	rl := v1.ResourceList{v1.ResourceCPU: resource.MustParse("2"), v1.ResourceMemory: resource.MustParse("4Gi"), v1.ResourcePods: resource.MustParse("110")}
+	node := &v1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: "control-plane", Labels: map[string]string{"node-role.kubernetes.io/control-plane": ""}},
+		Spec:       v1.NodeSpec{Taints: []v1.Taint{{Key: "node-role.kubernetes.io/control-plane", Effect: v1.TaintEffectNoSchedule}}},
+	}
+	created, err := s.kube.CoreV1().Nodes().Create(s.ctx, node, metav1.CreateOptions{})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	created.Status = v1.NodeStatus{Capacity: rl, Allocatable: rl, Conditions: []v1.NodeCondition{{Type: v1.NodeReady, Status: v1.ConditionTrue}}}
+	if _, err := s.kube.CoreV1().Nodes().UpdateStatus(s.ctx, created, metav1.UpdateOptions{}); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *stack) applyExampleNodeClass() {
+	raw, err := os.ReadFile(filepath.Join(env.RepoRoot(), "manifests", "examples", "ec2nodeclass.yaml"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	class := &ec2v1.EC2NodeClass{}
+	if err := yaml.UnmarshalStrict(raw, class); err != nil {
+		s.t.Fatal(err)
+	}
+	if _, err := s.karp.EC2V1().EC2NodeClasses().Create(s.ctx, class, metav1.CreateOptions{}); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+type poolSpec struct {
+	name         string
+	weight       int32
+	labels       map[string]string
+	requirements []karpv1.NodeSelectorRequirementWithMinValues
+	taints       []v1.Taint
+	limits       v1.ResourceList
+}
+
+func (s *stack) createPool(p poolSpec) {
+	np := &karpv1.NodePool{
+		ObjectMeta: metav1.ObjectMeta{Name: p.name},
+		Spec: karpv1.NodePoolSpec{
+			Template: karpv1.NodeClaimTemplate{
+				ObjectMeta: karpv1.ObjectMeta{Labels: p.labels},
+				Spec: karpv1.NodeClaimTemplateSpec{
+					Requirements: p.requirements,
+					Taints:       p.taints,
+					NodeClassRef: &karpv1.NodeClassReference{Group: ec2v1.GroupName, Kind: "EC2NodeClass", Name: "default"},
+					ExpireAfter:  karpv1.NewNillableDuration(720 * time.Hour),
+				},
+			},
+			Disruption: karpv1.Disruption{ConsolidateAfter: karpv1.NewNillableDuration(30 * time.Second), ConsolidationPolicy: karpv1.ConsolidationPolicyWhenEmptyOrUnderutilized},
+			Limits:     karpv1.Limits(p.limits),
+		},
+	}
+	if p.weight > 0 {
+		np.Spec.Weight = ptr.To(p.weight)
+	}
+	if _, err := s.karp.KarpenterV1().NodePools().Create(s.ctx, np, metav1.CreateOptions{}); err != nil {
+		s.t.Fatalf("creating nodepool %s: %v", p.name, err)
+	}
+}
+
+func req(key string, op v1.NodeSelectorOperator, values ...string) karpv1.NodeSelectorRequirementWithMinValues {
+	return karpv1.NodeSelectorRequirementWithMinValues{Key: key, Operator: op, Values: values}
+}
+
+type podSpec struct {
+	name         string
+	cpu, memory  string
+	nodeSelector map[string]string
+	tolerations  []v1.Toleration
+}
+
+func (s *stack) createPod(p podSpec) *v1.Pod {
+	pod := &v1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: p.name, Namespace: metav1.NamespaceDefault},
+		Spec: v1.PodSpec{
+			SchedulerName: env.SchedulerName,
+			NodeSelector:  p.nodeSelector,
+			Tolerations:   p.tolerations,
+			Containers: []v1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10", Resources: v1.ResourceRequirements{
+				Requests: v1.ResourceList{v1.ResourceCPU: resource.MustParse(p.cpu), v1.ResourceMemory: resource.MustParse(p.memory)},
+			}}},
+		},
+	}
+	created, err := s.kube.CoreV1().Pods(pod.Namespace).Create(s.ctx, pod, metav1.CreateOptions{})
+	if err != nil {
+		s.t.Fatalf("creating pod %s: %v", p.name, err)
+	}
+	return created
+}
+
+// nominated waits until the pod is nominated and returns the node name.
+func (s *stack) nominated(name string) string {
+	s.t.Helper()
+	var node string
+	s.eventually("pod "+name+" nominated", func() bool {
+		pod, err := s.kube.CoreV1().Pods(metav1.NamespaceDefault).Get(s.ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		node = pod.Status.NominatedNodeName
+		return node != ""
+	})
+	return node
+}
+
+// nodeClaim waits until the NodeClaim exists and returns it.
+func (s *stack) nodeClaim(name string, cond func(*karpv1.NodeClaim) bool) *karpv1.NodeClaim {
+	s.t.Helper()
+	var nc *karpv1.NodeClaim
+	s.eventually("nodeclaim "+name, func() bool {
+		got, err := s.karp.KarpenterV1().NodeClaims().Get(s.ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		nc = got
+		return cond == nil || cond(got)
+	})
+	return nc
+}
+
+// podEvent waits for an event with the reason on the pod and returns its message.
+func (s *stack) podEvent(pod, reason string) string {
+	s.t.Helper()
+	var msg string
+	s.eventually("event "+reason+" on pod "+pod, func() bool {
+		evs, err := s.kube.EventsV1().Events(metav1.NamespaceDefault).List(s.ctx, metav1.ListOptions{})
+		if err != nil {
+			return false
+		}
+		for _, e := range evs.Items {
+			if e.Regarding.Name == pod && e.Reason == reason {
+				msg = e.Note
+				return true
+			}
+		}
+		return false
+	})
+	return msg
+}
+
+func (s *stack) eventually(what string, cond func() bool) {
+	s.t.Helper()
+	err := wait.PollUntilContextTimeout(s.ctx, 100*time.Millisecond, 60*time.Second, true, func(context.Context) (bool, error) { return cond(), nil })
+	if err != nil {
+		s.t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// never checks that cond stays false for d.
+func (s *stack) never(what string, d time.Duration, cond func() bool) {
+	s.t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			s.t.Fatalf("unexpectedly: %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

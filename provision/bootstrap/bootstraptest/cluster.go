@@ -1,0 +1,256 @@
+// Package bootstraptest starts a kube-apiserver set up the way `kubeadm
+// init` leaves a cluster for joining nodes: a kubeadm (pkiutil) cluster CA
+// that signs the serving certificate, bootstrap token
+// authentication, RBAC, kube-public/cluster-info and its anonymous RBAC, and
+// the bootstrap token bindings for CSRs. SignClusterInfo stands in for
+// kube-controller-manager's bootstrap signer.
+package bootstraptest
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	certutil "k8s.io/client-go/util/cert"
+	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
+	"k8s.io/cluster-bootstrap/token/jws"
+	bootstrapsecretutil "k8s.io/cluster-bootstrap/util/secrets"
+	kubeadmapi "k8s.io/kubernetes/cmd/kubeadm/app/apis/kubeadm"
+	kubeadmconstants "k8s.io/kubernetes/cmd/kubeadm/app/constants"
+	"k8s.io/kubernetes/cmd/kubeadm/app/util/pkiutil"
+
+	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap"
+	"github.com/fleet-scheduler/fleet-scheduler/test/env"
+)
+
+// Cluster is a kube-apiserver ready for `kubeadm join`.
+type Cluster struct {
+	*env.APIServer
+	// Server is the API server URL as cluster-info publishes it.
+	Server string
+	// Endpoint is Server as host:port.
+	Endpoint string
+	// CAData is the cluster CA, PEM.
+	CAData []byte
+	// CACertHashes are the CA's kubeadm discovery hashes.
+	CACertHashes []string
+}
+
+// StartCluster starts the apiserver with bootstrap token auth and RBAC (plus
+// any extra flags), serving with a certificate from a fresh kubeadm cluster
+// CA, and publishes cluster-info with the RBAC kubeadm init creates.
+func StartCluster(t testing.TB, flags ...string) *Cluster {
+	t.Helper()
+	dir := t.TempDir()
+	ca, caKey, err := pkiutil.NewCertificateAuthority(&pkiutil.CertConfig{
+		Config:              certutil.Config{CommonName: "kubernetes"},
+		EncryptionAlgorithm: kubeadmapi.EncryptionAlgorithmECDSAP256,
+	})
+	if err != nil {
+		t.Fatalf("cluster CA: %v", err)
+	}
+	serving, servingKey, err := pkiutil.NewCertAndKey(ca, caKey, &pkiutil.CertConfig{
+		Config: certutil.Config{
+			CommonName: "kube-apiserver",
+			AltNames:   certutil.AltNames{IPs: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost", "kubernetes", "kubernetes.default"}},
+			Usages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		},
+		EncryptionAlgorithm: kubeadmapi.EncryptionAlgorithmECDSAP256,
+	})
+	if err != nil {
+		t.Fatalf("apiserver serving certificate: %v", err)
+	}
+	if err := pkiutil.WriteCertAndKey(dir, "apiserver", serving, servingKey); err != nil {
+		t.Fatal(err)
+	}
+	// --cert-dir rather than --tls-cert-file: the test server points its peer
+	// proxy CA at <cert-dir>/apiserver.crt and fails if that is missing.
+	args := append([]string{
+		"--enable-bootstrap-token-auth",
+		"--authorization-mode=Node,RBAC",
+		"--cert-dir=" + dir,
+	}, flags...)
+	api := env.StartAPIServer(t, args...)
+
+	c := &Cluster{APIServer: api, Server: api.Config.Host, CAData: pkiutil.EncodeCertPEM(ca)}
+	if c.Endpoint, err = bootstrap.NormalizeEndpoint(c.Server); err != nil {
+		t.Fatal(err)
+	}
+	if c.CACertHashes, err = bootstrap.CACertHashes(c.CAData); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := PublishClusterInfo(ctx, api.Client, c.Server, c.CAData); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// SignClusterInfo signs cluster-info for every signing token, like the
+// bootstrap signer.
+func (c *Cluster) SignClusterInfo(ctx context.Context) error {
+	return SignClusterInfo(ctx, c.Client, time.Now())
+}
+
+// PublishClusterInfo does what `kubeadm init`'s bootstrap-token phase does
+// (kubeadm's phases/bootstraptoken/clusterinfo and node; their code needs a
+// module this repository does not carry, so the objects are written here
+// with kubeadm's names): creates kube-public/cluster-info holding the server
+// URL and CA in an unnamed cluster, lets system:anonymous read it, and binds
+// the kubeadm bootstrap token group to creating and auto-approving node CSRs
+// and reading nodes.
+func PublishClusterInfo(ctx context.Context, client kubernetes.Interface, server string, caPEM []byte) error {
+	if err := waitForNamespace(ctx, client, metav1.NamespacePublic); err != nil {
+		return err
+	}
+	kubeconfig, err := clientcmd.Write(clientcmdapi.Config{
+		Clusters: map[string]*clientcmdapi.Cluster{"": {Server: server, CertificateAuthorityData: caPEM}},
+	})
+	if err != nil {
+		return err
+	}
+	const clusterInfoRole = "kubeadm:bootstrap-signer-clusterinfo"
+	group := func(name string) []rbacv1.Subject {
+		return []rbacv1.Subject{{Kind: rbacv1.GroupKind, Name: name}}
+	}
+	clusterRole := func(name string) rbacv1.RoleRef {
+		return rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name}
+	}
+	objects := []struct {
+		name   string
+		create func() error
+	}{
+		{"ConfigMap kube-public/cluster-info", func() error {
+			_, err := client.CoreV1().ConfigMaps(metav1.NamespacePublic).Create(ctx, &corev1.ConfigMap{
+				ObjectMeta: metav1.ObjectMeta{Name: bootstrapapi.ConfigMapClusterInfo, Namespace: metav1.NamespacePublic},
+				Data:       map[string]string{bootstrapapi.KubeConfigKey: string(kubeconfig)},
+			}, metav1.CreateOptions{})
+			return err
+		}},
+		{"Role kube-public/" + clusterInfoRole, func() error {
+			_, err := client.RbacV1().Roles(metav1.NamespacePublic).Create(ctx, &rbacv1.Role{
+				ObjectMeta: metav1.ObjectMeta{Name: clusterInfoRole, Namespace: metav1.NamespacePublic},
+				Rules: []rbacv1.PolicyRule{{
+					Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"configmaps"},
+					ResourceNames: []string{bootstrapapi.ConfigMapClusterInfo},
+				}},
+			}, metav1.CreateOptions{})
+			return err
+		}},
+		{"RoleBinding kube-public/" + clusterInfoRole, func() error {
+			_, err := client.RbacV1().RoleBindings(metav1.NamespacePublic).Create(ctx, &rbacv1.RoleBinding{
+				ObjectMeta: metav1.ObjectMeta{Name: clusterInfoRole, Namespace: metav1.NamespacePublic},
+				RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: clusterInfoRole},
+				Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, Name: user.Anonymous}},
+			}, metav1.CreateOptions{})
+			return err
+		}},
+		{"ClusterRole " + kubeadmconstants.GetNodesClusterRoleName, func() error {
+			_, err := client.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
+				ObjectMeta: metav1.ObjectMeta{Name: kubeadmconstants.GetNodesClusterRoleName},
+				Rules:      []rbacv1.PolicyRule{{Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"nodes"}}},
+			}, metav1.CreateOptions{})
+			return err
+		}},
+	}
+	for _, b := range []rbacv1.ClusterRoleBinding{
+		{ObjectMeta: metav1.ObjectMeta{Name: kubeadmconstants.NodeKubeletBootstrap},
+			RoleRef: clusterRole(kubeadmconstants.NodeBootstrapperClusterRoleName), Subjects: group(kubeadmconstants.NodeBootstrapTokenAuthGroup)},
+		{ObjectMeta: metav1.ObjectMeta{Name: kubeadmconstants.GetNodesClusterRoleName},
+			RoleRef: clusterRole(kubeadmconstants.GetNodesClusterRoleName), Subjects: group(kubeadmconstants.NodeBootstrapTokenAuthGroup)},
+		{ObjectMeta: metav1.ObjectMeta{Name: kubeadmconstants.NodeAutoApproveBootstrapClusterRoleBinding},
+			RoleRef: clusterRole(kubeadmconstants.CSRAutoApprovalClusterRoleName), Subjects: group(kubeadmconstants.NodeBootstrapTokenAuthGroup)},
+		{ObjectMeta: metav1.ObjectMeta{Name: kubeadmconstants.NodeAutoApproveCertificateRotationClusterRoleBinding},
+			RoleRef: clusterRole(kubeadmconstants.NodeSelfCSRAutoApprovalClusterRoleName), Subjects: group(kubeadmconstants.NodesGroup)},
+	} {
+		objects = append(objects, struct {
+			name   string
+			create func() error
+		}{"ClusterRoleBinding " + b.Name, func() error {
+			_, err := client.RbacV1().ClusterRoleBindings().Create(ctx, &b, metav1.CreateOptions{})
+			return err
+		}})
+	}
+	for _, o := range objects {
+		if err := o.create(); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating %s: %w", o.name, err)
+		}
+	}
+	return nil
+}
+
+// SignClusterInfo adds a jws-kubeconfig-<id> signature of cluster-info's
+// kubeconfig for every unexpired bootstrap token allowed to sign, and drops
+// signatures of tokens that are gone: what kube-controller-manager's
+// bootstrap signer does.
+func SignClusterInfo(ctx context.Context, client kubernetes.Interface, now time.Time) error {
+	cms := client.CoreV1().ConfigMaps(metav1.NamespacePublic)
+	cm, err := cms.Get(ctx, bootstrapapi.ConfigMapClusterInfo, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("reading cluster-info: %w", err)
+	}
+	content, ok := cm.Data[bootstrapapi.KubeConfigKey]
+	if !ok {
+		return fmt.Errorf("cluster-info has no %s key", bootstrapapi.KubeConfigKey)
+	}
+	secrets, err := client.CoreV1().Secrets(metav1.NamespaceSystem).List(ctx, metav1.ListOptions{FieldSelector: "type=" + string(bootstrapapi.SecretTypeBootstrapToken)})
+	if err != nil {
+		return fmt.Errorf("listing bootstrap tokens: %w", err)
+	}
+	data := map[string]string{}
+	for k, v := range cm.Data {
+		if !strings.HasPrefix(k, bootstrapapi.JWSSignatureKeyPrefix) {
+			data[k] = v
+		}
+	}
+	for i := range secrets.Items {
+		s := &secrets.Items[i]
+		id, ok := bootstrapsecretutil.ParseName(s.Name)
+		if !ok || bootstrapsecretutil.GetData(s, bootstrapapi.BootstrapTokenIDKey) != id ||
+			bootstrapsecretutil.HasExpired(s, now) ||
+			bootstrapsecretutil.GetData(s, bootstrapapi.BootstrapTokenUsageSigningKey) != "true" {
+			continue
+		}
+		secret := bootstrapsecretutil.GetData(s, bootstrapapi.BootstrapTokenSecretKey)
+		if secret == "" {
+			continue
+		}
+		sig, err := jws.ComputeDetachedSignature(content, id, secret)
+		if err != nil {
+			return fmt.Errorf("signing cluster-info for token %s: %w", id, err)
+		}
+		data[bootstrapapi.JWSSignatureKeyPrefix+id] = sig
+	}
+	cm.Data = data
+	if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("updating cluster-info: %w", err)
+	}
+	return nil
+}
+
+func waitForNamespace(ctx context.Context, client kubernetes.Interface, name string) error {
+	return wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		_, err := client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			_, err = client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+			if apierrors.IsAlreadyExists(err) {
+				err = nil
+			}
+		}
+		return err == nil, nil
+	})
+}

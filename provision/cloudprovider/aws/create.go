@@ -1,0 +1,174 @@
+package aws
+
+import (
+	"context"
+	"fmt"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/klog/v2"
+
+	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
+	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/cloudprovider"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/ec2"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
+)
+
+// Create launches the claim's instance (or finds the one already launched
+// for it) and returns the claim with labels and status filled in.
+func (p *Provider) Create(ctx context.Context, nc *karpv1.NodeClaim) (*karpv1.NodeClaim, error) {
+	class, err := p.nodeClass(nc)
+	if err != nil {
+		return nil, &cloudprovider.NodeClassNotReadyError{Err: err}
+	}
+	options, err := p.Pools.ClaimOptions(nc)
+	if err != nil {
+		return nil, &cloudprovider.NodeClassNotReadyError{Err: err}
+	}
+	if len(options) == 0 {
+		return nil, &cloudprovider.InsufficientCapacityError{Err: fmt.Errorf("no offering that satisfies the claim's requirements is available")}
+	}
+	capacityType := preferredCapacityType(options)
+	req, err := p.launchRequest(ctx, nc, class, options, capacityType)
+	if err != nil {
+		return nil, err
+	}
+	inst, err := p.EC2.Launch(ctx, *req)
+	if err != nil {
+		for _, f := range ec2.UnavailableOfferings(err) {
+			p.Catalog.MarkUnavailable(f.InstanceType, f.Zone, f.CapacityType, p.UnavailableTTL)
+		}
+		if ec2.IsInsufficientCapacity(err) || ec2.IsQuotaExceeded(err) {
+			return nil, &cloudprovider.InsufficientCapacityError{Err: err}
+		}
+		return nil, err
+	}
+	for _, f := range inst.SkippedOfferings {
+		p.Catalog.MarkUnavailable(f.InstanceType, f.Zone, f.CapacityType, p.UnavailableTTL)
+	}
+	klog.FromContext(ctx).V(2).Info("Launched instance", "nodeClaim", nc.Name, "instance", inst.ID, "instanceType", inst.Type, "zone", inst.Zone)
+	return launched(nc, inst, options), nil
+}
+
+func (p *Provider) nodeClass(nc *karpv1.NodeClaim) (*ec2v1.EC2NodeClass, error) {
+	ref := nc.Spec.NodeClassRef
+	if ref == nil {
+		return nil, fmt.Errorf("spec.nodeClassRef is not set")
+	}
+	class, err := p.NodeClasses.Get(ref.Name)
+	if err != nil {
+		return nil, fmt.Errorf("EC2NodeClass %q: %w", ref.Name, err)
+	}
+	if !meta.IsStatusConditionTrue(class.Status.Conditions, ec2v1.ConditionTypeReady) {
+		return nil, fmt.Errorf("EC2NodeClass %q is not ready", ref.Name)
+	}
+	return class, nil
+}
+
+// preferredCapacityType launches spot where the claim allows it (it is the
+// cheaper capacity the user opted into), else on-demand.
+func preferredCapacityType(options []*packing.PoolOption) string {
+	for _, o := range options {
+		if o.CapacityType == karpv1.CapacityTypeSpot {
+			return karpv1.CapacityTypeSpot
+		}
+	}
+	return karpv1.CapacityTypeOnDemand
+}
+
+func (p *Provider) launchRequest(ctx context.Context, nc *karpv1.NodeClaim, class *ec2v1.EC2NodeClass, options []*packing.PoolOption, capacityType string) (*ec2.LaunchRequest, error) {
+	endpoint, err := p.endpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	creds, err := p.Tokens.Credentials(ctx, nc.Name)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap credentials: %w", err)
+	}
+	userData, err := bootstrap.Render(bootstrap.UserDataInput{
+		APIServerEndpoint: endpoint,
+		Credentials:       creds,
+		NodeName:          nc.Name,
+		Labels:            nc.Labels,
+		Taints:            nc.Spec.Taints,
+		StartupTaints:     nc.Spec.StartupTaints,
+		Kubelet:           kubeletFlags(class),
+		UserData:          deref(class.Spec.UserData),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rendering user data: %w", err)
+	}
+	req := &ec2.LaunchRequest{
+		ClusterName:         p.ClusterName,
+		NodePoolName:        nc.Labels[karpv1.NodePoolLabelKey],
+		NodeClassName:       class.Name,
+		NodeClaimName:       nc.Name,
+		NodeClaimUID:        string(nc.UID),
+		CapacityType:        capacityType,
+		InstanceTypes:       candidates(options, capacityType),
+		Subnets:             subnets(class),
+		SecurityGroupIDs:    securityGroups(class),
+		AMIs:                amis(class),
+		UserData:            userData,
+		MetadataOptions:     metadataOptions(class),
+		BlockDeviceMappings: blockDevices(class),
+		DetailedMonitoring:  class.Spec.DetailedMonitoring != nil && *class.Spec.DetailedMonitoring,
+		InstanceProfile:     deref(class.Spec.InstanceProfile),
+		Tags:                class.Spec.Tags,
+	}
+	return req, nil
+}
+
+// candidates groups the options of one capacity type by instance type,
+// keeping the cheapest-first order.
+func candidates(options []*packing.PoolOption, capacityType string) []ec2.CandidateType {
+	index := map[string]int{}
+	var out []ec2.CandidateType
+	for _, o := range options {
+		if o.CapacityType != capacityType {
+			continue
+		}
+		i, ok := index[o.InstanceType]
+		if !ok {
+			i = len(out)
+			index[o.InstanceType] = i
+			out = append(out, ec2.CandidateType{Name: o.InstanceType, Architecture: o.Labels[v1.LabelArchStable]})
+		}
+		out[i].Offerings = append(out[i].Offerings, ec2.CandidateOffering{Zone: o.Zone, CapacityType: o.CapacityType, Price: o.Price})
+	}
+	return out
+}
+
+// launched is the claim as its instance turned out: the labels of the
+// option it launched as, and the status a node of it will have.
+func launched(nc *karpv1.NodeClaim, inst *ec2.Instance, options []*packing.PoolOption) *karpv1.NodeClaim {
+	out := nc.DeepCopy()
+	if out.Labels == nil {
+		out.Labels = map[string]string{}
+	}
+	for _, o := range options {
+		if o.InstanceType == inst.Type && o.Zone == inst.Zone && o.CapacityType == inst.CapacityType {
+			for k, v := range o.Labels {
+				out.Labels[k] = v
+			}
+			out.Status.Capacity = o.Capacity
+			out.Status.Allocatable = o.Allocatable
+			break
+		}
+	}
+	out.Labels[v1.LabelInstanceTypeStable] = inst.Type
+	out.Labels[v1.LabelTopologyZone] = inst.Zone
+	out.Labels[karpv1.CapacityTypeLabelKey] = inst.CapacityType
+	out.Status.ProviderID = inst.ProviderID()
+	out.Status.ImageID = inst.ImageID
+	return out
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -1,0 +1,154 @@
+package ec2
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/aws/smithy-go"
+
+	"github.com/fleet-scheduler/fleet-scheduler/provision/ec2/internal/faultproxy"
+)
+
+// proxied returns a provider whose EC2 calls go through a fault proxy in
+// front of moto, and the fixture resolved through it.
+func proxied(t *testing.T) (*Provider, *faultproxy.Proxy, fixture) {
+	t.Helper()
+	proxy, err := faultproxy.New(moto.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Close)
+	ec2c, ssmc := clientsAt(proxy.URL)
+	return NewProvider(ec2c, ProviderOptions{}), proxy, newFixture(t, ec2c, ssmc)
+}
+
+func TestThrottlingIsRetriedBySDK(t *testing.T) {
+	ctx := context.Background()
+	p, proxy, f := proxied(t)
+	// Two throttled answers, then moto: within fastRetry's 4 attempts.
+	proxy.Add(faultproxy.Throttle("CreateFleet", 2), faultproxy.Throttle("DescribeInstances", 1))
+	inst, err := p.Launch(ctx, f.request(t, "claim-throttled", candidate(t, "t3.small", ArchAMD64, allZones...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := proxy.Calls("CreateFleet"); got != 3 {
+		t.Fatalf("CreateFleet called %d times, want 3 (2 throttled + 1)", got)
+	}
+	if got := claimInstances(t, moto2EC2(), "claim-throttled"); len(got) != 1 || got[0].ID != inst.ID {
+		t.Fatalf("instances for the claim: %+v", got)
+	}
+
+	// Throttled beyond the attempts: the throttle error comes back, and
+	// nothing was launched.
+	proxy.Clear()
+	proxy.Add(faultproxy.Throttle("CreateFleet", 0))
+	_, err = p.Launch(ctx, f.request(t, "claim-throttled-out", candidate(t, "t3.small", ArchAMD64, allZones...)))
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "RequestLimitExceeded" {
+		t.Fatalf("err = %v, want RequestLimitExceeded", err)
+	}
+	if got := proxy.Calls("CreateFleet"); got != fastRetry.MaxAttempts {
+		t.Fatalf("CreateFleet called %d times, want %d", got, fastRetry.MaxAttempts)
+	}
+	if got := claimInstances(t, moto2EC2(), "claim-throttled-out"); len(got) != 0 {
+		t.Fatalf("throttled launch left instances: %+v", got)
+	}
+}
+
+func TestInsufficientCapacityIsClassified(t *testing.T) {
+	ctx := context.Background()
+	p, proxy, f := proxied(t)
+	proxy.Add(faultproxy.FleetErrors(1, "InsufficientInstanceCapacity", faultproxy.FailAll))
+	req := f.request(t, "claim-ice",
+		candidate(t, "t3.small", ArchAMD64, "us-east-1a", "us-east-1b"),
+		candidate(t, "m5.large", ArchAMD64, "us-east-1a"))
+	_, err := p.Launch(ctx, req)
+	var ice *InsufficientCapacityError
+	if !errors.As(err, &ice) {
+		t.Fatalf("err = %T %v, want *InsufficientCapacityError", err, err)
+	}
+	got := map[string]bool{}
+	for _, o := range UnavailableOfferings(err) {
+		if o.CapacityType != CapacityTypeOnDemand || o.Code != "InsufficientInstanceCapacity" || o.SubnetID == "" {
+			t.Errorf("failure %+v", o)
+		}
+		got[o.InstanceType+"/"+o.Zone] = true
+	}
+	for _, want := range []string{"t3.small/us-east-1a", "t3.small/us-east-1b", "m5.large/us-east-1a"} {
+		if !got[want] {
+			t.Errorf("failed offerings %v lack %s", got, want)
+		}
+	}
+	if len(got) != 3 {
+		t.Errorf("failed offerings = %v", got)
+	}
+	if n := len(claimInstances(t, moto2EC2(), "claim-ice")); n != 0 {
+		t.Fatalf("%d instances after a capacity failure", n)
+	}
+
+	// The caller drops the failed offerings and retries: the launch
+	// template is reused and the fleet launches.
+	req.InstanceTypes = []CandidateType{candidate(t, "m5.xlarge", ArchAMD64, "us-east-1c")}
+	inst, err := p.Launch(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inst.Type != "m5.xlarge" || inst.Zone != "us-east-1c" {
+		t.Fatalf("retry launched %+v", inst)
+	}
+}
+
+func TestPartialCapacityFailure(t *testing.T) {
+	ctx := context.Background()
+	p, proxy, f := proxied(t)
+	// The cheapest type has no capacity; EC2 Fleet falls back to the next
+	// and reports the failure alongside the instance.
+	proxy.Add(faultproxy.FleetErrors(1, "InsufficientInstanceCapacity", faultproxy.FailTypes("t3.small")))
+	inst, err := p.Launch(ctx, f.request(t, "claim-partial",
+		candidate(t, "t3.small", ArchAMD64, "us-east-1a"),
+		candidate(t, "t3.medium", ArchAMD64, "us-east-1a")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inst.Type != "t3.medium" {
+		t.Fatalf("launched %s, want t3.medium", inst.Type)
+	}
+	if len(inst.SkippedOfferings) != 1 || inst.SkippedOfferings[0].InstanceType != "t3.small" ||
+		inst.SkippedOfferings[0].Zone != "us-east-1a" || inst.SkippedOfferings[0].Code != "InsufficientInstanceCapacity" {
+		t.Fatalf("SkippedOfferings = %+v", inst.SkippedOfferings)
+	}
+}
+
+func TestQuotaAndOtherFleetErrors(t *testing.T) {
+	ctx := context.Background()
+	p, proxy, f := proxied(t)
+	proxy.Add(faultproxy.FleetErrors(1, "VcpuLimitExceeded", faultproxy.FailAll))
+	_, err := p.Launch(ctx, f.request(t, "claim-quota", candidate(t, "p4d.24xlarge", ArchAMD64, "us-east-1a")))
+	if !IsQuotaExceeded(err) || IsInsufficientCapacity(err) {
+		t.Fatalf("err = %T %v, want *QuotaExceededError", err, err)
+	}
+	if u := UnavailableOfferings(err); len(u) != 1 || u[0].InstanceType != "p4d.24xlarge" {
+		t.Fatalf("UnavailableOfferings = %+v", u)
+	}
+
+	proxy.Add(faultproxy.FleetErrors(1, "InvalidLaunchTemplate.Malformed", faultproxy.FailAll))
+	_, err = p.Launch(ctx, f.request(t, "claim-other", candidate(t, "t3.small", ArchAMD64, "us-east-1a")))
+	var le *LaunchError
+	if !errors.As(err, &le) || len(le.Failures) != 1 || len(UnavailableOfferings(err)) != 0 {
+		t.Fatalf("err = %T %v, want *LaunchError with nothing to mark unavailable", err, err)
+	}
+
+	// A quota error raised by the call itself is classified too.
+	proxy.Add(faultproxy.APIError("CreateFleet", 1, 400, "VcpuLimitExceeded", "You have requested more vCPU capacity than your current vCPU limit allows."))
+	_, err = p.Launch(ctx, f.request(t, "claim-quota-api", candidate(t, "t3.small", ArchAMD64, "us-east-1a")))
+	if !IsQuotaExceeded(err) {
+		t.Fatalf("err = %T %v, want *QuotaExceededError", err, err)
+	}
+}
+
+// moto2EC2 reads moto directly, around the proxy.
+func moto2EC2() EC2API {
+	c, _ := motoClients()
+	return c
+}

@@ -1,0 +1,210 @@
+package ec2
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"k8s.io/klog/v2"
+)
+
+// Resolver turns EC2NodeClass selector terms into concrete resources. Terms
+// are ORed; the fields inside one term are ANDed. Resolution fails when no
+// term matches anything, and the error names every term.
+type Resolver struct {
+	ec2  EC2API
+	ssm  SSMAPI
+	opts ResolverOptions
+}
+
+// ResolverOptions configure AMI alias resolution.
+type ResolverOptions struct {
+	// KubernetesVersion ("1.33") selects the image line of an alias.
+	KubernetesVersion string
+	// AliasParameter maps an alias to the SSM parameter holding the image id
+	// for one architecture ("x86_64" or "arm64"). Default: EKSAliasParameter.
+	AliasParameter func(family, version, arch, k8sVersion string) (string, error)
+}
+
+// NewResolver returns a resolver. ssm may be nil if no AMI term uses an
+// alias or an SSM parameter.
+func NewResolver(ec2 EC2API, ssm SSMAPI, opts ResolverOptions) *Resolver {
+	if opts.AliasParameter == nil {
+		opts.AliasParameter = EKSAliasParameter
+	}
+	return &Resolver{ec2: ec2, ssm: ssm, opts: opts}
+}
+
+// Subnets resolves subnet terms to available subnets, sorted by zone and,
+// within a zone, by free addresses (most first).
+func (r *Resolver) Subnets(ctx context.Context, terms []SubnetSelectorTerm) ([]Subnet, error) {
+	if len(terms) == 0 {
+		return nil, fmt.Errorf("subnetSelectorTerms: at least one term is required")
+	}
+	seen := map[string]Subnet{}
+	var unmatched []string
+	for i, term := range terms {
+		name := fmt.Sprintf("subnetSelectorTerms[%d] %s", i, describeTerm("id", term.ID, "", "", term.Tags))
+		if term.ID == "" && len(term.Tags) == 0 {
+			return nil, fmt.Errorf("%s: set id or tags", name)
+		}
+		if term.ID != "" && len(term.Tags) > 0 {
+			return nil, fmt.Errorf("%s: id cannot be combined with tags", name)
+		}
+		filters := append(tagFilters(term.Tags), filter("state", "available"))
+		if term.ID != "" {
+			filters = append(filters, filter("subnet-id", term.ID))
+		}
+		n := 0
+		pages := awsec2.NewDescribeSubnetsPaginator(r.ec2, &awsec2.DescribeSubnetsInput{Filters: filters})
+		for pages.HasMorePages() {
+			page, err := pages.NextPage(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("%s: describing subnets: %w", name, err)
+			}
+			for _, s := range page.Subnets {
+				n++
+				id := aws.ToString(s.SubnetId)
+				seen[id] = Subnet{ID: id, Zone: aws.ToString(s.AvailabilityZone), ZoneID: aws.ToString(s.AvailabilityZoneId),
+					AvailableIPs: aws.ToInt32(s.AvailableIpAddressCount)}
+			}
+		}
+		if n == 0 {
+			unmatched = append(unmatched, name)
+		}
+	}
+	if len(seen) == 0 {
+		return nil, fmt.Errorf("no subnet matched: %s", strings.Join(unmatched, "; "))
+	}
+	logUnmatched(ctx, "subnet", unmatched)
+	out := make([]Subnet, 0, len(seen))
+	for _, s := range seen {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Zone != b.Zone {
+			return a.Zone < b.Zone
+		}
+		if a.AvailableIPs != b.AvailableIPs {
+			return a.AvailableIPs > b.AvailableIPs
+		}
+		return a.ID < b.ID
+	})
+	return out, nil
+}
+
+// SecurityGroups resolves security group terms, sorted by id.
+func (r *Resolver) SecurityGroups(ctx context.Context, terms []SecurityGroupSelectorTerm) ([]SecurityGroup, error) {
+	if len(terms) == 0 {
+		return nil, fmt.Errorf("securityGroupSelectorTerms: at least one term is required")
+	}
+	seen := map[string]SecurityGroup{}
+	var unmatched []string
+	for i, term := range terms {
+		name := fmt.Sprintf("securityGroupSelectorTerms[%d] %s", i, describeTerm("id", term.ID, "name", term.Name, term.Tags))
+		if term.ID == "" && term.Name == "" && len(term.Tags) == 0 {
+			return nil, fmt.Errorf("%s: set id, name or tags", name)
+		}
+		if term.ID != "" && (term.Name != "" || len(term.Tags) > 0) {
+			return nil, fmt.Errorf("%s: id cannot be combined with other fields", name)
+		}
+		filters := tagFilters(term.Tags)
+		if term.ID != "" {
+			filters = append(filters, filter("group-id", term.ID))
+		}
+		if term.Name != "" {
+			filters = append(filters, filter("group-name", term.Name))
+		}
+		n := 0
+		pages := awsec2.NewDescribeSecurityGroupsPaginator(r.ec2, &awsec2.DescribeSecurityGroupsInput{Filters: filters})
+		for pages.HasMorePages() {
+			page, err := pages.NextPage(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("%s: describing security groups: %w", name, err)
+			}
+			for _, g := range page.SecurityGroups {
+				n++
+				id := aws.ToString(g.GroupId)
+				seen[id] = SecurityGroup{ID: id, Name: aws.ToString(g.GroupName)}
+			}
+		}
+		if n == 0 {
+			unmatched = append(unmatched, name)
+		}
+	}
+	if len(seen) == 0 {
+		return nil, fmt.Errorf("no security group matched: %s", strings.Join(unmatched, "; "))
+	}
+	logUnmatched(ctx, "security group", unmatched)
+	out := make([]SecurityGroup, 0, len(seen))
+	for _, g := range seen {
+		out = append(out, g)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// SecurityGroupIDs returns the ids of groups.
+func SecurityGroupIDs(groups []SecurityGroup) []string {
+	out := make([]string, len(groups))
+	for i, g := range groups {
+		out[i] = g.ID
+	}
+	return out
+}
+
+func filter(name string, values ...string) ec2types.Filter {
+	return ec2types.Filter{Name: aws.String(name), Values: values}
+}
+
+// tagFilters matches every tag; "*" matches any value of the key.
+func tagFilters(tags map[string]string) []ec2types.Filter {
+	out := make([]ec2types.Filter, 0, len(tags))
+	for _, k := range sortedKeys(tags) {
+		if tags[k] == "*" {
+			out = append(out, filter("tag-key", k))
+		} else {
+			out = append(out, filter("tag:"+k, tags[k]))
+		}
+	}
+	return out
+}
+
+// describeTerm renders a term for error messages: {id: x} or {name: y, tags: {k: v}}.
+func describeTerm(k1, v1, k2, v2 string, tags map[string]string) string {
+	var parts []string
+	if v1 != "" {
+		parts = append(parts, k1+": "+v1)
+	}
+	if v2 != "" {
+		parts = append(parts, k2+": "+v2)
+	}
+	if len(tags) > 0 {
+		kv := make([]string, 0, len(tags))
+		for _, k := range sortedKeys(tags) {
+			kv = append(kv, k+": "+tags[k])
+		}
+		parts = append(parts, "tags: {"+strings.Join(kv, ", ")+"}")
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+func logUnmatched(ctx context.Context, kind string, unmatched []string) {
+	if len(unmatched) > 0 {
+		klog.FromContext(ctx).Info("Selector terms matched nothing", "kind", kind, "terms", unmatched)
+	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,85 @@
+// Package lifecycle moves a NodeClaim from created to a node ready for its
+// pods: launch (the cloud provider makes the machine), registration (the
+// Node that joined is linked to the claim, labelled and untainted),
+// initialization (the Node is Ready and its startup taints are gone), and
+// liveness (a machine whose Node never registers is given up on).
+package lifecycle
+
+import (
+	"context"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/events"
+
+	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned"
+	karplisters "github.com/fleet-scheduler/fleet-scheduler/provision/client/listers/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/cloudprovider"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
+)
+
+// Name is the controller's name.
+const Name = "nodeclaim.lifecycle"
+
+// Controller reconciles NodeClaims that are not being deleted.
+type Controller struct {
+	Karpenter  versioned.Interface
+	Kube       kubernetes.Interface
+	NodeClaims karplisters.NodeClaimLister
+	Nodes      corelisters.NodeLister
+	Cloud      cloudprovider.CloudProvider
+	Recorder   events.EventRecorder
+	// RegistrationTTL is how long a launched machine has to register its Node.
+	RegistrationTTL time.Duration
+	Now             func() time.Time
+}
+
+// Reconcile runs the claim through launch, registration and initialization,
+// stopping at the first step that is not done yet.
+func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Result, error) {
+	_, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return controller.Result{}, nil
+	}
+	nc, err := c.NodeClaims.Get(name)
+	if apierrors.IsNotFound(err) {
+		return controller.Result{}, nil
+	}
+	if err != nil {
+		return controller.Result{}, err
+	}
+	if nc.DeletionTimestamp != nil {
+		return controller.Result{}, nil // the termination controller owns it now
+	}
+	nc = nc.DeepCopy()
+	if !isTrue(nc, karpv1.ConditionTypeLaunched) {
+		return c.launch(ctx, nc)
+	}
+	if !isTrue(nc, karpv1.ConditionTypeRegistered) {
+		return c.register(ctx, nc)
+	}
+	if !isTrue(nc, karpv1.ConditionTypeInitialized) {
+		return c.initialize(ctx, nc)
+	}
+	return controller.Result{}, nil
+}
+
+// Register connects the controller to its informers: NodeClaim events, and
+// Node events mapped to the claim of the same name.
+func Register(ctl *controller.Controller, nodeClaims, nodes cache.SharedIndexInformer) error {
+	if err := ctl.Watch(nodeClaims); err != nil {
+		return err
+	}
+	return ctl.Watch(nodes)
+}
+
+func (c *Controller) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}

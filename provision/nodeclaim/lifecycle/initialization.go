@@ -1,0 +1,63 @@
+package lifecycle
+
+import (
+	"context"
+
+	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+
+	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/metrics"
+)
+
+// initialize marks the claim initialized once its Node is Ready and carries
+// neither the unregistered taint nor any of the claim's startup taints:
+// from then on its pods can bind and the node counts as capacity.
+func (c *Controller) initialize(ctx context.Context, nc *karpv1.NodeClaim) (controller.Result, error) {
+	node, err := c.Nodes.Get(nc.Status.NodeName)
+	if apierrors.IsNotFound(err) {
+		return controller.Result{}, nil
+	}
+	if err != nil {
+		return controller.Result{}, err
+	}
+	if !nodeReady(node) || hasTaint(node.Spec.Taints, karpv1.UnregisteredNoExecuteTaint()) {
+		return controller.Result{}, nil
+	}
+	for _, t := range nc.Spec.StartupTaints {
+		if hasTaint(node.Spec.Taints, t) {
+			return controller.Result{}, nil
+		}
+	}
+	if node.Labels[karpv1.NodeInitializedLabelKey] != "true" {
+		patch := []byte(`{"metadata":{"labels":{"` + karpv1.NodeInitializedLabelKey + `":"true"}}}`)
+		if _, err := c.Kube.CoreV1().Nodes().Patch(ctx, node.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			return controller.Result{}, err
+		}
+	}
+	setCondition(nc, karpv1.ConditionTypeInitialized, metav1.ConditionTrue, "Initialized", "")
+	if _, err := c.Karpenter.KarpenterV1().NodeClaims().UpdateStatus(ctx, nc, metav1.UpdateOptions{}); err != nil {
+		return controller.Result{}, err
+	}
+	pool := nc.Labels[karpv1.NodePoolLabelKey]
+	metrics.NodeClaimsInitialized.WithLabelValues(pool).Inc()
+	for name, q := range node.Status.Allocatable {
+		metrics.NodesAllocatable.WithLabelValues(node.Name, pool, nc.Labels[v1.LabelInstanceTypeStable],
+			nc.Labels[karpv1.CapacityTypeLabelKey], nc.Labels[v1.LabelTopologyZone], string(name)).Set(float64(q.MilliValue()) / 1000)
+	}
+	klog.FromContext(ctx).V(2).Info("Initialized", "nodeClaim", nc.Name, "node", node.Name)
+	return controller.Result{}, nil
+}
+
+func nodeReady(node *v1.Node) bool {
+	for _, c := range node.Status.Conditions {
+		if c.Type == v1.NodeReady {
+			return c.Status == v1.ConditionTrue
+		}
+	}
+	return false
+}

@@ -1,0 +1,104 @@
+// Package termination finishes a deleted NodeClaim: its Node goes, its
+// machine is terminated, and only then is the finalizer removed, so no
+// instance outlives the claim that launched it.
+package termination
+
+import (
+	"context"
+	"encoding/json"
+
+	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+
+	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned"
+	karplisters "github.com/fleet-scheduler/fleet-scheduler/provision/client/listers/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/cloudprovider"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/metrics"
+)
+
+// Name is the controller's name.
+const Name = "nodeclaim.termination"
+
+// Controller reconciles NodeClaims being deleted.
+type Controller struct {
+	Karpenter  versioned.Interface
+	Kube       kubernetes.Interface
+	NodeClaims karplisters.NodeClaimLister
+	Cloud      cloudprovider.CloudProvider
+	Recorder   events.EventRecorder
+}
+
+// Reconcile deletes the claim's Node and machine, then releases the claim.
+func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Result, error) {
+	_, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return controller.Result{}, nil
+	}
+	nc, err := c.NodeClaims.Get(name)
+	if apierrors.IsNotFound(err) {
+		return controller.Result{}, nil
+	}
+	if err != nil {
+		return controller.Result{}, err
+	}
+	if nc.DeletionTimestamp == nil || !hasFinalizer(nc) {
+		return controller.Result{}, nil
+	}
+	logger := klog.FromContext(ctx).WithValues("nodeClaim", nc.Name)
+	nodeName := nc.Status.NodeName
+	if nodeName == "" {
+		nodeName = nc.Name
+	}
+	if err := c.Kube.CoreV1().Nodes().Delete(ctx, nodeName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return controller.Result{}, err
+	}
+	if err := c.Cloud.Delete(ctx, nc); err != nil {
+		c.Recorder.Eventf(nc, nil, v1.EventTypeWarning, "TerminationFailed", "Terminate", "Terminating the machine failed: %v", err)
+		return controller.Result{}, err
+	}
+	if err := c.removeFinalizer(ctx, nc); err != nil {
+		return controller.Result{}, err
+	}
+	metrics.NodeClaimsTerminated.WithLabelValues(nc.Labels[karpv1.NodePoolLabelKey]).Inc()
+	logger.V(2).Info("Terminated", "providerID", nc.Status.ProviderID)
+	return controller.Result{}, nil
+}
+
+func hasFinalizer(nc *karpv1.NodeClaim) bool {
+	for _, f := range nc.Finalizers {
+		if f == karpv1.TerminationFinalizer {
+			return true
+		}
+	}
+	return false
+}
+
+// removeFinalizer patches the finalizer list with the resource version as a
+// precondition, so a concurrent change is retried rather than overwritten.
+func (c *Controller) removeFinalizer(ctx context.Context, nc *karpv1.NodeClaim) error {
+	var kept []string
+	for _, f := range nc.Finalizers {
+		if f != karpv1.TerminationFinalizer {
+			kept = append(kept, f)
+		}
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"finalizers": kept, "resourceVersion": nc.ResourceVersion,
+	}})
+	if err != nil {
+		return err
+	}
+	_, err = c.Karpenter.KarpenterV1().NodeClaims().Patch(ctx, nc.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,37 @@
+package nodeclass
+
+import (
+	"slices"
+
+	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
+)
+
+// ConditionTypeFieldsNotActedOn is True when the class sets Karpenter v1
+// fields that fleet-scheduler accepts (they round-trip) but does not act on
+// yet; its message lists them. Nothing is ignored silently.
+const ConditionTypeFieldsNotActedOn = "FieldsNotActedOn"
+
+// NotActedOn lists the set fields of spec that launching does not use.
+func NotActedOn(spec *ec2v1.EC2NodeClassSpec) []string {
+	var out []string
+	add := func(set bool, field string) {
+		if set {
+			out = append(out, "spec."+field)
+		}
+	}
+	add(len(spec.CapacityReservationSelectorTerms) > 0, "capacityReservationSelectorTerms")
+	add(spec.PlacementGroupSelector != nil, "placementGroupSelector")
+	add(spec.AssociatePublicIPAddress != nil, "associatePublicIPAddress")
+	add(spec.IPPrefixCount != nil, "ipPrefixCount")
+	add(spec.InstanceStorePolicy != nil, "instanceStorePolicy")
+	add(len(spec.NetworkInterfaces) > 0, "networkInterfaces")
+	add(spec.ConnectionTracking != nil, "connectionTracking")
+	add(spec.Context != nil, "context")
+	add(spec.CPUOptions != nil, "cpuOptions")
+	add(spec.Role != "" && spec.InstanceProfile == nil, "role (no instance profile is created from a role; set instanceProfile)")
+	add(spec.AMIFamily != nil && *spec.AMIFamily != ec2v1.AMIFamilyCustom, "amiFamily (nodes always join with kubeadm, as with Custom)")
+	add(slices.ContainsFunc(spec.BlockDeviceMappings, func(b *ec2v1.BlockDeviceMapping) bool {
+		return b != nil && b.EBS != nil && b.EBS.VolumeInitializationRate != nil
+	}), "blockDeviceMappings[].ebs.volumeInitializationRate")
+	return out
+}

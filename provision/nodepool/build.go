@@ -1,0 +1,119 @@
+package nodepool
+
+import (
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	v1helper "k8s.io/component-helpers/scheduling/corev1"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+	"k8s.io/klog/v2"
+
+	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
+	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
+)
+
+// build computes one pool from its NodePool, node class and the DaemonSets.
+func (s *Source) build(np *karpv1.NodePool, class *ec2v1.EC2NodeClass, classErr error, daemonSets []*appsv1.DaemonSet) *packing.Pool {
+	tmpl := np.Spec.Template
+	pool := &packing.Pool{
+		Name:           np.Name,
+		Weight:         weight(np),
+		Taints:         tmpl.Spec.Taints,
+		StartupTaints:  tmpl.Spec.StartupTaints,
+		DaemonRequests: packing.Sum(),
+	}
+	if classErr != nil {
+		pool.Unavailable = classErr.Error()
+		return pool
+	}
+	options, err := s.Catalog.Options(class)
+	if err != nil {
+		pool.Unavailable = err.Error()
+		return pool
+	}
+	options = inZones(options, class)
+	pool.Labels = poolLabels(np, options)
+	selector, err := requirementsSelector(tmpl.Spec.Requirements)
+	if err != nil {
+		pool.Unavailable = fmt.Sprintf("spec.template.spec.requirements: %v", err)
+		return pool
+	}
+	pool.Options = packing.NewPoolOptions(options, pool.Labels, selector)
+	if len(pool.Options) == 0 {
+		pool.Unavailable = fmt.Sprintf("no instance offering in the zones of EC2NodeClass %q satisfies its requirements", class.Name)
+		return pool
+	}
+	pool.Daemons = daemons(daemonSets, pool)
+	for _, d := range pool.Daemons {
+		packing.Add(pool.DaemonRequests, packing.PodRequests(d))
+	}
+	return pool
+}
+
+// inZones keeps the options in zones where the node class has a subnet.
+func inZones(options []*packing.Option, class *ec2v1.EC2NodeClass) []*packing.Option {
+	zones := map[string]bool{}
+	for _, s := range class.Status.Subnets {
+		zones[s.Zone] = true
+	}
+	out := make([]*packing.Option, 0, len(options))
+	for _, o := range options {
+		if zones[o.Zone] {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// poolLabels are the labels every node of the pool carries: the template's,
+// the pool's name, and single-valued requirements on keys no instance
+// offering defines (a requirement `team In [scan]` labels the node team=scan).
+func poolLabels(np *karpv1.NodePool, options []*packing.Option) map[string]string {
+	offered := map[string]bool{}
+	for _, o := range options {
+		for k := range o.Labels {
+			offered[k] = true
+		}
+	}
+	out := map[string]string{}
+	for _, r := range np.Spec.Template.Spec.Requirements {
+		if !offered[r.Key] && r.Operator == v1.NodeSelectorOpIn && len(r.Values) > 0 {
+			out[r.Key] = r.Values[0]
+		}
+	}
+	for k, v := range np.Spec.Template.Labels {
+		out[k] = v
+	}
+	out[karpv1.NodePoolLabelKey] = np.Name
+	return out
+}
+
+// daemons are the pods the DaemonSets would run on a node of the pool: the
+// ones that tolerate its taints and whose node affinity admits the pool's
+// cheapest option.
+func daemons(daemonSets []*appsv1.DaemonSet, pool *packing.Pool) []*v1.Pod {
+	if len(pool.Options) == 0 {
+		return nil
+	}
+	rep := pool.Options[0].Node
+	var out []*v1.Pod
+	for _, ds := range daemonSets {
+		pod := &v1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: ds.Name + "-overhead", Namespace: ds.Namespace, Labels: ds.Spec.Template.Labels, UID: ds.UID + "-overhead"},
+			Spec:       *ds.Spec.Template.Spec.DeepCopy(),
+		}
+		if _, untolerated := v1helper.FindMatchingUntoleratedTaint(klog.Background(), pool.Taints, pod.Spec.Tolerations, func(t *v1.Taint) bool {
+			return t.Effect == v1.TaintEffectNoSchedule || t.Effect == v1.TaintEffectNoExecute
+		}, false); untolerated {
+			continue
+		}
+		if ok, _ := nodeaffinity.GetRequiredNodeAffinity(pod).Match(rep); !ok {
+			continue
+		}
+		out = append(out, pod)
+	}
+	return out
+}

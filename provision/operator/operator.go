@@ -1,0 +1,141 @@
+// Package operator assembles the provisioning side of fleet-scheduler from
+// its settings: Kubernetes and AWS clients, informers, the instance
+// catalogue, the NodePool source the Provisioner plugin packs onto, and the
+// controllers that launch, register and terminate NodeClaims.
+package operator
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+
+	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/catalog"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned"
+	clientscheme "github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned/scheme"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/client/informers/externalversions"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/cloudprovider/aws"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/ec2"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/metrics"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/nodepool"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/pricing"
+)
+
+// Options are the provisioning settings (the Provisioner plugin args).
+type Options struct {
+	ClusterName             string
+	Region                  string
+	ClusterEndpoint         string
+	TokenSSMParameter       string
+	CACertHashSSMParameter  string
+	TokenTTL                time.Duration
+	RegistrationTTL         time.Duration
+	VMMemoryOverheadPercent float64
+	// LeaseNamespace and LeaseName name the Lease the controllers run under
+	// (the scheduler's own leader election is separate).
+	LeaseNamespace, LeaseName string
+	// Identity is this process in the Lease; a random one when empty.
+	Identity string
+}
+
+// Operator holds the provisioning parts, shared by every profile.
+type Operator struct {
+	opts          Options
+	Kube          kubernetes.Interface
+	Karpenter     versioned.Interface
+	Informers     externalversions.SharedInformerFactory
+	KubeInformers informers.SharedInformerFactory
+	Catalog       *nodepool.EC2Catalog
+	Source        *nodepool.Source
+	Creator       *nodepool.Creator
+	Cloud         *aws.Provider
+	EC2           *ec2.Provider
+	Resolver      *ec2.Resolver
+	Tokens        bootstrap.TokenSource
+	broadcaster   events.EventBroadcaster
+	Recorder      events.EventRecorder
+	catalog       *catalog.Catalog
+	spot          *pricing.Live
+}
+
+// New builds every part; nothing runs until Start.
+func New(ctx context.Context, cfg *rest.Config, opts Options) (*Operator, error) {
+	metrics.Register()
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// Custom resources speak JSON only; the scheduler's config may ask for protobuf.
+	jsonCfg := rest.CopyConfig(cfg)
+	jsonCfg.ContentType = "application/json"
+	karp, err := versioned.NewForConfig(jsonCfg)
+	if err != nil {
+		return nil, err
+	}
+	var awsOpts []func(*awsconfig.LoadOptions) error
+	if opts.Region != "" {
+		awsOpts = append(awsOpts, awsconfig.WithRegion(opts.Region))
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	if awsCfg.Region == "" {
+		return nil, fmt.Errorf("no AWS region: set region in the Provisioner args or AWS_REGION")
+	}
+	ec2Client := ec2.NewEC2Client(awsCfg, ec2.RetryOptions{})
+	ssmClient := ec2.NewSSMClient(awsCfg, ec2.RetryOptions{})
+
+	o := &Operator{opts: opts, Kube: kube, Karpenter: karp}
+	o.Informers = externalversions.NewSharedInformerFactory(karp, 0)
+	o.KubeInformers = informers.NewSharedInformerFactory(kube, 0)
+	if o.spot, err = pricing.NewLive(ec2Client); err != nil {
+		return nil, err
+	}
+	overhead := opts.VMMemoryOverheadPercent
+	if o.catalog, err = catalog.New(ec2Client, o.spot, catalog.Options{Region: awsCfg.Region, VMMemoryOverheadPercent: &overhead}); err != nil {
+		return nil, err
+	}
+	o.catalog.SpotRefresher = o.spot.RefreshSpot
+	o.Catalog = &nodepool.EC2Catalog{Catalog: o.catalog}
+
+	karpInformers := o.Informers.Karpenter().V1()
+	o.Source = &nodepool.Source{
+		NodePools:   karpInformers.NodePools().Lister(),
+		NodeClaims:  karpInformers.NodeClaims().Lister(),
+		NodeClasses: o.Informers.EC2().V1().EC2NodeClasses().Lister(),
+		DaemonSets:  o.KubeInformers.Apps().V1().DaemonSets().Lister(),
+		Catalog:     o.Catalog,
+	}
+	o.Creator = &nodepool.Creator{Client: karp, NodePools: karpInformers.NodePools().Lister()}
+
+	if opts.TokenSSMParameter != "" || opts.CACertHashSSMParameter != "" {
+		o.Tokens, err = bootstrap.NewSSMTokenSource(ssmClient, bootstrap.SSMConfig{
+			TokenParameter: opts.TokenSSMParameter, CACertHashParameter: opts.CACertHashSSMParameter, Client: kube,
+		})
+	} else {
+		o.Tokens, err = bootstrap.NewMintedTokenSource(kube, bootstrap.MintedConfig{TTL: opts.TokenTTL})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap token source: %w", err)
+	}
+	o.EC2 = ec2.NewProvider(ec2Client, ec2.ProviderOptions{})
+	o.Resolver = ec2.NewResolver(ec2Client, ssmClient, ec2.ResolverOptions{})
+	o.Cloud = &aws.Provider{
+		ClusterName: opts.ClusterName, Endpoint: opts.ClusterEndpoint, EC2: o.EC2, Catalog: o.Catalog,
+		Pools: o.Source, NodeClasses: o.Source.NodeClasses, Tokens: o.Tokens, Kube: kube,
+		UnavailableTTL: 3 * time.Minute,
+	}
+	o.broadcaster = events.NewBroadcaster(&events.EventSinkImpl{Interface: kube.EventsV1()})
+	o.Recorder = o.broadcaster.NewRecorder(clientscheme.Scheme, "fleet-scheduler")
+	klog.FromContext(ctx).V(2).Info("Provisioning configured", "cluster", opts.ClusterName, "region", awsCfg.Region,
+		"bootstrap", fmt.Sprintf("%T", o.Tokens))
+	return o, nil
+}

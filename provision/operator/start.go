@@ -1,0 +1,116 @@
+package operator
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/google/uuid"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/klog/v2"
+
+	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/nodeclaim/lifecycle"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/nodeclaim/termination"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/nodeclass"
+)
+
+// Start runs the informers and the catalogue refresh at once (the plugin
+// needs them on every replica) and the controllers once this process holds
+// the controllers' Lease. It returns when the caches have synced.
+func (o *Operator) Start(ctx context.Context) error {
+	o.broadcaster.StartRecordingToSink(ctx.Done())
+	controllers, err := o.controllers()
+	if err != nil {
+		return err
+	}
+	o.Informers.Start(ctx.Done())
+	o.KubeInformers.Start(ctx.Done())
+	go o.catalog.Run(ctx)
+	for t, ok := range o.Informers.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			return fmt.Errorf("informer for %v did not sync", t)
+		}
+	}
+	for t, ok := range o.KubeInformers.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			return fmt.Errorf("informer for %v did not sync", t)
+		}
+	}
+	run := func(ctx context.Context) {
+		for _, c := range controllers {
+			go c.Run(ctx, 2)
+		}
+	}
+	if o.opts.LeaseName == "" {
+		go run(ctx)
+		return nil
+	}
+	return o.leaderElect(ctx, run)
+}
+
+func (o *Operator) controllers() ([]*controller.Controller, error) {
+	karp := o.Informers.Karpenter().V1()
+	claims := karp.NodeClaims().Informer()
+	nodes := o.KubeInformers.Core().V1().Nodes()
+	classes := o.Informers.EC2().V1().EC2NodeClasses()
+	_ = karp.NodePools().Informer()
+	_ = o.KubeInformers.Apps().V1().DaemonSets().Informer()
+
+	lc := controller.New(lifecycle.Name, &lifecycle.Controller{
+		Karpenter: o.Karpenter, Kube: o.Kube, NodeClaims: karp.NodeClaims().Lister(), Nodes: nodes.Lister(),
+		Cloud: o.Cloud, Recorder: o.Recorder, RegistrationTTL: o.opts.RegistrationTTL,
+	})
+	if err := lifecycle.Register(lc, claims, nodes.Informer()); err != nil {
+		return nil, err
+	}
+	tc := controller.New(termination.Name, &termination.Controller{
+		Karpenter: o.Karpenter, Kube: o.Kube, NodeClaims: karp.NodeClaims().Lister(), Cloud: o.Cloud, Recorder: o.Recorder,
+	})
+	if err := tc.Watch(claims); err != nil {
+		return nil, err
+	}
+	nc := controller.New(nodeclass.Name, &nodeclass.Controller{
+		Karpenter: o.Karpenter, NodeClasses: classes.Lister(), Resolver: o.Resolver, Recorder: o.Recorder,
+	})
+	if err := nc.Watch(classes.Informer()); err != nil {
+		return nil, err
+	}
+	return []*controller.Controller{lc, tc, nc}, nil
+}
+
+// leaderElect runs the controllers while this process holds the Lease. On
+// losing it the process exits, as kube-scheduler does, so a stale leader
+// never acts.
+func (o *Operator) leaderElect(ctx context.Context, run func(context.Context)) error {
+	id := o.opts.Identity
+	if id == "" {
+		host, _ := os.Hostname()
+		id = host + "_" + uuid.NewString()
+	}
+	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, o.opts.LeaseNamespace, o.opts.LeaseName,
+		o.Kube.CoreV1(), o.Kube.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: id})
+	if err != nil {
+		return err
+	}
+	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock: lock, ReleaseOnCancel: true, Name: o.opts.LeaseName,
+		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: run,
+			OnStoppedLeading: func() {
+				if ctx.Err() == nil {
+					klog.FromContext(ctx).Error(nil, "Lost the provisioning controllers' lease; exiting")
+					klog.FlushAndExit(klog.ExitFlushTimeout, 1)
+				}
+			},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	go elector.Run(ctx)
+	return nil
+}

@@ -1,0 +1,142 @@
+package pricing
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"k8s.io/klog/v2"
+)
+
+// Provider answers price lookups in USD per hour. The bool is false when the
+// price is unknown; callers must treat that as "no price", not as zero.
+type Provider interface {
+	OnDemandPrice(instanceType string) (float64, bool)
+	SpotPrice(instanceType, zone string) (float64, bool)
+}
+
+// SpotPriceAPI is the one EC2 call the live provider makes.
+type SpotPriceAPI = awsec2.DescribeSpotPriceHistoryAPIClient
+
+// LinuxProductDescriptions are the spot product descriptions for Linux
+// instances in a VPC. EC2 reports VPC prices under either name depending on
+// the account's platform history.
+var LinuxProductDescriptions = []string{"Linux/UNIX", "Linux/UNIX (Amazon VPC)"}
+
+var _ Provider = &Live{}
+
+// Live serves on-demand prices from a table (the embedded one by default) and
+// spot prices from the last successful DescribeSpotPriceHistory answer. It is
+// safe for concurrent use; RefreshSpot swaps the spot table atomically and a
+// failed refresh keeps the previous one.
+type Live struct {
+	api SpotPriceAPI
+	now func() time.Time
+
+	mu          sync.RWMutex
+	onDemand    map[string]float64
+	spot        map[spotKey]float64
+	spotUpdated time.Time
+}
+
+type spotKey struct{ instanceType, zone string }
+
+// NewLive builds a provider. api may be nil, in which case spot prices stay
+// unknown. The on-demand table starts as the embedded one.
+func NewLive(api SpotPriceAPI) (*Live, error) {
+	table, err := OnDemandTable()
+	if err != nil {
+		return nil, err
+	}
+	return &Live{api: api, now: time.Now, onDemand: table, spot: map[spotKey]float64{}}, nil
+}
+
+// OnDemandPrice implements Provider.
+func (l *Live) OnDemandPrice(instanceType string) (float64, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	p, ok := l.onDemand[instanceType]
+	return p, ok
+}
+
+// SpotPrice implements Provider: the latest spot price EC2 reported for the
+// type in the zone, or false when EC2 has not reported one.
+func (l *Live) SpotPrice(instanceType, zone string) (float64, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	p, ok := l.spot[spotKey{instanceType, zone}]
+	return p, ok
+}
+
+// SpotUpdated is when the spot table was last replaced (zero if never).
+func (l *Live) SpotUpdated() time.Time {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.spotUpdated
+}
+
+// SetOnDemandPrices replaces the on-demand table, for a refresher that reads
+// a live source (the AWS Pricing API) or a table for another region.
+func (l *Live) SetOnDemandPrices(prices map[string]float64) {
+	cp := make(map[string]float64, len(prices))
+	for k, v := range prices {
+		cp[k] = v
+	}
+	l.mu.Lock()
+	l.onDemand = cp
+	l.mu.Unlock()
+}
+
+// RefreshSpot reads current Linux spot prices for every type and zone. On any
+// error, or an answer with no usable price, the previous table is kept and
+// the error returned.
+func (l *Live) RefreshSpot(ctx context.Context) error {
+	if l.api == nil {
+		return fmt.Errorf("spot prices: no EC2 client configured")
+	}
+	logger := klog.FromContext(ctx)
+	latest := map[spotKey]ec2types.SpotPrice{}
+	pages := awsec2.NewDescribeSpotPriceHistoryPaginator(l.api, &awsec2.DescribeSpotPriceHistoryInput{
+		ProductDescriptions: LinuxProductDescriptions,
+		// With a start time of now EC2 returns the price in effect now for
+		// each type and zone, rather than the whole history.
+		StartTime: aws.Time(l.now()),
+	})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("describing spot price history: %w", err)
+		}
+		for _, sp := range page.SpotPriceHistory {
+			k := spotKey{string(sp.InstanceType), aws.ToString(sp.AvailabilityZone)}
+			if prev, ok := latest[k]; ok && aws.ToTime(prev.Timestamp).After(aws.ToTime(sp.Timestamp)) {
+				continue
+			}
+			latest[k] = sp
+		}
+	}
+	table := make(map[spotKey]float64, len(latest))
+	skipped := 0
+	for k, sp := range latest {
+		p, err := strconv.ParseFloat(aws.ToString(sp.SpotPrice), 64)
+		if err != nil || p <= 0 {
+			skipped++
+			continue
+		}
+		table[k] = p
+	}
+	if len(table) == 0 {
+		return fmt.Errorf("describing spot price history: no usable prices in the answer (%d unparsable)", skipped)
+	}
+	l.mu.Lock()
+	l.spot = table
+	l.spotUpdated = l.now()
+	l.mu.Unlock()
+	logger.V(2).Info("Refreshed spot prices", "prices", len(table), "skipped", skipped)
+	return nil
+}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 	v1helper "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
@@ -41,6 +40,7 @@ func (p *Provisioner) PostFilter(ctx context.Context, state fwk.CycleState, pod 
 		if p.tryClaim(ctx, state, pod, need, c) {
 			logger.V(4).Info("Pod packed onto claim", "pod", klog.KObj(pod), "claim", c.name, "options", len(c.options))
 			p.forget(pod.UID)
+			p.assign(pod, need, c)
 			p.nominated(pod, c)
 			return framework.NewPostFilterResultWithNominatedNode(c.name), fwk.NewStatus(fwk.Success)
 		}
@@ -56,6 +56,7 @@ func (p *Provisioner) PostFilter(ctx context.Context, state fwk.CycleState, pod 
 		}
 		p.addClaim(c)
 		p.forget(pod.UID)
+		p.assign(pod, need, c)
 		logger.V(2).Info("Opened claim", "pod", klog.KObj(pod), "claim", c.name, "nodePool", pool.Name, "options", len(c.options))
 		p.nominated(pod, c)
 		p.batch.touch()
@@ -106,7 +107,7 @@ func (p *Provisioner) tryClaim(ctx context.Context, state fwk.CycleState, pod *v
 	if !tolerates(pod, c.pool.Taints) {
 		return false
 	}
-	used := p.claimRequests(c, pod.UID)
+	used := c.requests(pod.UID)
 	packing.Add(used, need)
 	if !packing.Fits(used, c.max) {
 		return false
@@ -151,20 +152,6 @@ func (p *Provisioner) openClaim(ctx context.Context, state fwk.CycleState, pod *
 		return nil, fmt.Sprintf("%s rejects its nodes: %s", st.Plugin(), strings.Join(st.Reasons(), ", "))
 	}
 	return newClaim(name, pool, pin(options, topologyKeys(pod)), true, p.now()), ""
-}
-
-// claimRequests is what is already on the claim: the pool's daemons and
-// every pod nominated to the claim's node, except the pod being placed.
-// The scheduler's nominator is the ledger, so this survives restarts.
-func (p *state) claimRequests(c *claim, except types.UID) *framework.Resource {
-	used := packing.Sum(c.pool.DaemonRequests)
-	for _, pi := range p.nominator.NominatedPodsForNode(c.name) {
-		if pi.GetPod().UID == except {
-			continue
-		}
-		packing.Add(used, packing.PodRequests(pi.GetPod()))
-	}
-	return used
 }
 
 // remaining is the pool's remaining limits less what its planned claims

@@ -52,9 +52,10 @@ type state struct {
 	batch     *batcher
 	now       func() time.Time
 
-	mu      sync.Mutex
-	claims  map[string]*claim
-	waiting map[types.UID]*v1.Pod
+	mu       sync.Mutex
+	claims   map[string]*claim
+	podClaim map[types.UID]string
+	waiting  map[types.UID]*v1.Pod
 	// poolsChanged asks the requeue loop to retry waiting pods now.
 	poolsChanged bool
 }
@@ -71,7 +72,7 @@ func newProvisioner(ctx context.Context, h fwk.Handle, pools PoolSource, creator
 
 // newState starts the batch window of a fresh claim set.
 func newState(ctx context.Context, h fwk.Handle, pools PoolSource, creator ClaimCreator, idle, max time.Duration) *state {
-	s := &state{nominator: h, pools: pools, creator: creator, now: time.Now, claims: map[string]*claim{}, waiting: map[types.UID]*v1.Pod{}}
+	s := &state{nominator: h, pools: pools, creator: creator, now: time.Now, claims: map[string]*claim{}, podClaim: map[types.UID]string{}, waiting: map[types.UID]*v1.Pod{}}
 	s.batch = newBatcher(idle, max, s.now)
 	go s.batch.run(ctx, s.flush)
 	go s.requeueLoop(ctx, h)
@@ -102,7 +103,7 @@ func (p *state) flush(ctx context.Context) {
 		if !c.planned {
 			continue
 		}
-		used := p.claimRequests(c, "")
+		used := c.requests("")
 		if used.AllowedPodNumber == len(c.pool.Daemons) {
 			// Every pod left (deleted, or bound elsewhere) before launch.
 			delete(p.claims, c.name)
@@ -149,7 +150,9 @@ func (p *state) syncInFlight() {
 			}
 			continue
 		}
-		p.claims[f.Name] = newClaim(f.Name, f.Pool, f.Options, false, f.Created)
+		c := newClaim(f.Name, f.Pool, f.Options, false, f.Created)
+		p.claims[f.Name] = c
+		p.reconcile(c)
 	}
 	for name, c := range p.claims {
 		if !c.planned && !seen[name] && p.now().Sub(c.opened) > createdGrace {

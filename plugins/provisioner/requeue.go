@@ -34,6 +34,11 @@ func (p *state) forget(uid types.UID) {
 
 // dropClaim removes a claim and queues its pods for another attempt.
 func (p *state) dropClaim(name string) {
+	if c := p.claims[name]; c != nil {
+		for uid := range c.pods {
+			delete(p.podClaim, uid)
+		}
+	}
 	delete(p.claims, name)
 	for _, pi := range p.nominator.NominatedPodsForNode(name) {
 		p.waiting[pi.GetPod().UID] = pi.GetPod()
@@ -56,6 +61,7 @@ func (p *state) requeueLoop(ctx context.Context, activator fwk.PodActivator) {
 		fp := p.poolsFingerprint()
 		p.mu.Lock()
 		p.syncInFlight()
+		p.reconcileAll()
 		changed := fp != last || p.poolsChanged
 		p.poolsChanged = false
 		var pods map[string]*v1.Pod

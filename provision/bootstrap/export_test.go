@@ -14,8 +14,9 @@ func SetSSMClock(s *SSMTokenSource, now func() time.Time) { s.now = now }
 var (
 	UserDataDir       = userDataDir
 	KubeletEnvFile    = kubeletEnvFile
+	KubeletEnvDir     = kubeletEnvDir
 	KubeletEnvFileRPM = kubeletEnvFileRPM
-	KubeletEnvDirRPM  = kubeletEnvFileRDir
+	KubeletEnvDirRPM  = kubeletEnvDirRPM
 )
 
 // ShellQuote exposes shellQuote.

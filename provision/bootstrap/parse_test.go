@@ -143,6 +143,11 @@ func TestParseJoinHandWritten(t *testing.T) {
 			script:  "TOKEN=$(aws ssm get-parameter --name /sesacthon/dev/karpenter/bootstrap-token --with-decryption --query Parameter.Value --output text)\nkubeadm join 10.0.1.21:6443 --token $TOKEN --discovery-token-ca-cert-hash " + testHash,
 			wantErr: "--token comes from a shell expansion ($TOKEN)",
 		},
+		{
+			name:    "token from a command substitution",
+			script:  "kubeadm join 10.0.1.21:6443 --token \"$(cat /etc/token; echo)\" --discovery-token-ca-cert-hash " + testHash,
+			wantErr: "--token comes from a shell expansion ($(cat /etc/token; echo))",
+		},
 		{name: "control plane join", script: "kubeadm join 10.0.1.21:6443 --token " + testToken + " --control-plane", wantErr: "--control-plane joins are not supported"},
 		{name: "config file", script: "kubeadm join --config /etc/kubeadm/join.yaml", wantErr: "--config is not supported"},
 		{name: "unknown flag", script: "kubeadm join 10.0.1.21:6443 --token " + testToken + " --frobnicate", wantErr: "unknown kubeadm join flag --frobnicate"},

@@ -366,6 +366,7 @@ func (l *lexer) expansion() (string, bool, error) {
 	switch l.peek(1) {
 	case '(':
 		depth := 0
+		l.pos++ // past '$'; the loop counts the parentheses
 		for l.pos < len(l.src) {
 			switch l.src[l.pos] {
 			case '(':

@@ -23,11 +23,12 @@ const (
 	// Paths the script writes. The kubelet environment file is the one
 	// kubeadm's kubelet drop-in (10-kubeadm.conf) reads KUBELET_EXTRA_ARGS
 	// from: /etc/default/kubelet on deb systems, /etc/sysconfig/kubelet on rpm.
-	userDataDir        = "/var/lib/fleet-scheduler"
-	kubeletEnvFile     = "/etc/default/kubelet"
-	kubeletEnvFileRPM  = "/etc/sysconfig/kubelet"
-	kubeletEnvFileRDir = "/etc/sysconfig"
-	heredocDelimiter   = "FLEET_SCHEDULER_USER_DATA_EOF"
+	userDataDir       = "/var/lib/fleet-scheduler"
+	kubeletEnvDir     = "/etc/default"
+	kubeletEnvFile    = "/etc/default/kubelet"
+	kubeletEnvFileRPM = "/etc/sysconfig/kubelet"
+	kubeletEnvDirRPM  = "/etc/sysconfig"
+	heredocDelimiter  = "FLEET_SCHEDULER_USER_DATA_EOF"
 )
 
 // UnregisteredTaint is the `karpenter.sh/unregistered:NoExecute` taint.
@@ -140,8 +141,9 @@ func Render(in UserDataInput) (string, error) {
 
 	b.WriteString("\n# kubelet flags, read by kubeadm's kubelet drop-in (10-kubeadm.conf)\n")
 	envLine := singleQuote("KUBELET_EXTRA_ARGS=" + strings.Join(kubeletArgs, " "))
+	fmt.Fprintf(&b, "mkdir -p %s\n", kubeletEnvDir)
 	fmt.Fprintf(&b, "printf '%%s\\n' %s > %s\n", envLine, kubeletEnvFile)
-	fmt.Fprintf(&b, "if [ -d %s ]; then cp %s %s; fi\n", kubeletEnvFileRDir, kubeletEnvFile, kubeletEnvFileRPM)
+	fmt.Fprintf(&b, "if [ -d %s ]; then cp %s %s; fi\n", kubeletEnvDirRPM, kubeletEnvFile, kubeletEnvFileRPM)
 
 	b.WriteString("\n# join the cluster\n")
 	fmt.Fprintf(&b, "kubeadm join %s \\\n  --token %s", shellQuote(endpoint), shellQuote(in.Credentials.Token))

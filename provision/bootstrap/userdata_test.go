@@ -289,11 +289,11 @@ func TestRenderedScriptRuns(t *testing.T) {
 			}
 			// Move every absolute path the script writes under root.
 			var moves []string
-			for _, p := range []string{bootstrap.UserDataDir, bootstrap.KubeletEnvFileRPM, bootstrap.KubeletEnvFile, bootstrap.KubeletEnvDirRPM} {
+			for _, p := range []string{bootstrap.UserDataDir, bootstrap.KubeletEnvFileRPM, bootstrap.KubeletEnvFile, bootstrap.KubeletEnvDirRPM, bootstrap.KubeletEnvDir} {
 				moves = append(moves, p, root+p)
 			}
 			script = strings.NewReplacer(moves...).Replace(script)
-			for _, d := range []string{"etc/default", "bin"} {
+			for _, d := range []string{"bin"} {
 				if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 					t.Fatal(err)
 				}

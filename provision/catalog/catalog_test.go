@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,12 +49,29 @@ func byName(types []*InstanceType) map[string]*InstanceType {
 	return out
 }
 
+// defaultBuild is one Build with default options and the static price
+// table, shared by the tests that only read it (moto takes ~3s to list the
+// instance types).
+var defaultBuild = sync.OnceValues(func() (built, error) {
+	l, err := pricing.NewLive(nil)
+	if err != nil {
+		return built{}, err
+	}
+	types, stats, err := Build(context.Background(), ec2Client(), l, Options{Region: "us-east-1"})
+	return built{types, stats}, err
+})
+
+type built struct {
+	types []*InstanceType
+	stats BuildStats
+}
+
 func TestBuildFullSet(t *testing.T) {
-	ctx := context.Background()
-	types, stats, err := Build(ctx, ec2Client(), staticPrices(t), Options{Region: "us-east-1"})
+	b, err := defaultBuild()
 	if err != nil {
 		t.Fatal(err)
 	}
+	types, stats := b.types, b.stats
 	t.Logf("stats: %+v", stats)
 	if len(types) <= 1000 {
 		t.Fatalf("catalogue has %d types, want > 1000", len(types))
@@ -100,11 +118,11 @@ func TestBuildFullSet(t *testing.T) {
 }
 
 func TestKnownTypes(t *testing.T) {
-	types, _, err := Build(context.Background(), ec2Client(), staticPrices(t), Options{Region: "us-east-1"})
+	b, err := defaultBuild()
 	if err != nil {
 		t.Fatal(err)
 	}
-	idx := byName(types)
+	idx := byName(b.types)
 	for _, tc := range []struct {
 		name     string
 		labels   map[string]string

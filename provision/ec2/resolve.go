@@ -196,7 +196,7 @@ func describeTerm(k1, v1, k2, v2 string, tags map[string]string) string {
 
 func logUnmatched(ctx context.Context, kind string, unmatched []string) {
 	if len(unmatched) > 0 {
-		klog.FromContext(ctx).Info("Selector terms matched nothing", "kind", kind, "terms", unmatched)
+		klog.FromContext(ctx).V(1).Info("Selector terms matched nothing", "kind", kind, "terms", unmatched)
 	}
 }
 

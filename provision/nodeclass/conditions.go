@@ -17,11 +17,11 @@ var readyDependents = []string{
 }
 
 // record applies one resolution to the class. When the AWS call itself
-// failed it keeps what was resolved before (only a class never resolved
-// gets an Unknown condition carrying the error) and returns the error.
+// failed it keeps what was resolved before, unless that was for an older
+// spec (or nothing): then the condition turns Unknown with the error.
 func record(class *ec2v1.EC2NodeClass, conditionType, notFoundReason string, err error, apply func()) error {
 	if callFailed(err) {
-		if class.GetCondition(conditionType) == nil {
+		if prev := class.GetCondition(conditionType); prev == nil || prev.ObservedGeneration != class.Generation {
 			class.SetCondition(metav1.Condition{Type: conditionType, Status: metav1.ConditionUnknown,
 				Reason: "ResolveFailed", Message: err.Error()})
 		}

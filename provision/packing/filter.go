@@ -8,8 +8,13 @@ import (
 )
 
 // AdmittingPod keeps the options whose node labels satisfy the pod's node
-// selector and required node affinity. The result shares no slice with opts.
+// selector and required node affinity. When the pod has neither, opts itself
+// comes back: callers must not modify the result.
 func AdmittingPod(opts []*PoolOption, pod *v1.Pod) []*PoolOption {
+	if len(pod.Spec.NodeSelector) == 0 && (pod.Spec.Affinity == nil || pod.Spec.Affinity.NodeAffinity == nil ||
+		pod.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil) {
+		return opts // nothing to match: every option admits the pod
+	}
 	affinity := nodeaffinity.GetRequiredNodeAffinity(pod)
 	out := make([]*PoolOption, 0, len(opts))
 	for _, o := range opts {
@@ -20,9 +25,19 @@ func AdmittingPod(opts []*PoolOption, pod *v1.Pod) []*PoolOption {
 	return out
 }
 
-// WithRoomFor keeps the options whose allocatable holds need.
+// WithRoomFor keeps the options whose allocatable holds need. When all of
+// them do, opts itself comes back: callers must not modify the result.
 func WithRoomFor(opts []*PoolOption, need *framework.Resource) []*PoolOption {
-	out := make([]*PoolOption, 0, len(opts))
+	n := 0
+	for _, o := range opts {
+		if Fits(need, o.allocatable) {
+			n++
+		}
+	}
+	if n == len(opts) {
+		return opts
+	}
+	out := make([]*PoolOption, 0, n)
 	for _, o := range opts {
 		if Fits(need, o.allocatable) {
 			out = append(out, o)

@@ -153,7 +153,7 @@ func requestID() string {
 	return fmt.Sprintf("00000000-0000-4000-8000-%012d", requestCounter.n)
 }
 
-// fleetCtx carries the error items to add to a forwarded CreateFleet answer.
+// withInject carries the error items to add to a forwarded CreateFleet answer.
 func withInject(r *http.Request, items string) *http.Request {
 	return r.WithContext(context.WithValue(r.Context(), injectKey{}, items))
 }

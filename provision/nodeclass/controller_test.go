@@ -1,0 +1,345 @@
+package nodeclass_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned"
+	clientscheme "github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned/scheme"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/client/informers/externalversions"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/ec2"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/nodeclass"
+	"github.com/fleet-scheduler/fleet-scheduler/test/env"
+)
+
+const discovery = "sesacthon-dev"
+
+// harness is one apiserver, one moto and the controller running against
+// both; subtests keep apart by class name.
+type harness struct {
+	kube  kubernetes.Interface
+	karp  versioned.Interface
+	rec   *nodeclass.Controller
+	world *env.AWSWorld
+	// synced reports whether the lister has caught up with rv for a class.
+	synced func(name, rv string) bool
+}
+
+func TestController(t *testing.T) {
+	start := time.Now()
+	api := env.StartAPIServer(t)
+	env.InstallCRDs(t, api.Config)
+	moto := env.StartMotoT(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	world, err := env.SeedAWS(ctx, moto.AWSConfig(), discovery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := startController(t, ctx, api.Config, api.Client, moto.AWSConfig())
+	h.world = world
+	t.Logf("apiserver, moto and controller up in %s", time.Since(start).Round(time.Millisecond))
+
+	t.Run("ExampleResolvesAndGoesReady", h.exampleGoesReady)
+	t.Run("UnmatchedSubnetTermIsNotReady", h.unmatchedSubnetTerm)
+	t.Run("NothingNotActedOn", h.nothingNotActedOn)
+	t.Run("SwitchToRoleIsReported", h.switchToRole)
+	t.Run("StatusNotRewrittenWhenUnchanged", h.noRewrite)
+	t.Run("FailedCallsKeepResolvedStatus", func(t *testing.T) { h.failedCallsKeepStatus(t, moto.AWSConfig()) })
+}
+
+func startController(t *testing.T, ctx context.Context, cfg *rest.Config, kube kubernetes.Interface, awsCfg aws.Config) *harness {
+	jsonCfg := rest.CopyConfig(cfg)
+	jsonCfg.ContentType = "application/json" // custom resources have no protobuf
+	karp := versioned.NewForConfigOrDie(jsonCfg)
+	factory := externalversions.NewSharedInformerFactory(karp, 0)
+	classes := factory.EC2().V1().EC2NodeClasses()
+
+	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: kube.EventsV1()})
+	broadcaster.StartRecordingToSink(ctx.Done())
+	t.Cleanup(broadcaster.Shutdown)
+	retry := ec2.RetryOptions{MaxAttempts: 2, MaxBackoff: 50 * time.Millisecond}
+	rec := &nodeclass.Controller{
+		Karpenter:   karp,
+		NodeClasses: classes.Lister(),
+		Resolver:    ec2.NewResolver(ec2.NewEC2Client(awsCfg, retry), ec2.NewSSMClient(awsCfg, retry), ec2.ResolverOptions{}),
+		Recorder:    broadcaster.NewRecorder(clientscheme.Scheme, "fleet-scheduler"),
+	}
+	ctl := controller.New(nodeclass.Name, rec)
+	if err := ctl.Watch(classes.Informer()); err != nil {
+		t.Fatal(err)
+	}
+	factory.Start(ctx.Done())
+	factory.WaitForCacheSync(ctx.Done())
+	go ctl.Run(ctx, 1)
+	return &harness{kube: kube, karp: karp, rec: rec, synced: func(name, rv string) bool {
+		got, err := classes.Lister().Get(name)
+		return err == nil && got.ResourceVersion == rv
+	}}
+}
+
+// exampleClass is the object in manifests/examples/ec2nodeclass.yaml.
+func exampleClass(t *testing.T) *ec2v1.EC2NodeClass {
+	raw, err := os.ReadFile(filepath.Join(env.RepoRoot(), "manifests", "examples", "ec2nodeclass.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	class := &ec2v1.EC2NodeClass{}
+	if err := yaml.UnmarshalStrict(raw, class); err != nil {
+		t.Fatalf("example does not decode into EC2NodeClass: %v", err)
+	}
+	return class
+}
+
+func (h *harness) exampleGoesReady(t *testing.T) {
+	class := h.create(t, exampleClass(t))
+	got := h.waitCondition(t, class.Name, ec2v1.ConditionTypeReady, metav1.ConditionTrue)
+
+	var subnets []string
+	for _, s := range got.Status.Subnets {
+		subnets = append(subnets, s.ID)
+		if s.Zone == "" || s.ZoneID == "" {
+			t.Errorf("subnet %s without zone or zone id: %+v", s.ID, s)
+		}
+	}
+	if !sameSet(subnets, h.world.SubnetIDs) {
+		t.Errorf("status.subnets = %v, want the seeded %v", subnets, h.world.SubnetIDs)
+	}
+	if len(got.Status.SecurityGroups) != 1 || got.Status.SecurityGroups[0].ID != h.world.SecurityGroupID {
+		t.Errorf("status.securityGroups = %+v, want only %s", got.Status.SecurityGroups, h.world.SecurityGroupID)
+	}
+	if len(got.Status.AMIs) != 1 || got.Status.AMIs[0].ID != h.world.ImageID {
+		t.Fatalf("status.amis = %+v, want only %s", got.Status.AMIs, h.world.ImageID)
+	}
+	if r := got.Status.AMIs[0].Requirements; len(r) != 1 || r[0].Key != "kubernetes.io/arch" || !slices.Equal(r[0].Values, []string{"amd64"}) {
+		t.Errorf("AMI requirements = %+v, want kubernetes.io/arch In [amd64]", r)
+	}
+	for _, ct := range []string{ec2v1.ConditionTypeSubnetsReady, ec2v1.ConditionTypeSecurityGroupsReady, ec2v1.ConditionTypeAMIsReady} {
+		if c := got.GetCondition(ct); c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != got.Generation {
+			t.Errorf("condition %s = %+v, want True at generation %d", ct, c, got.Generation)
+		}
+	}
+	// The example sets role and no instanceProfile; no profile is made from a role.
+	c := got.GetCondition(nodeclass.ConditionTypeFieldsNotActedOn)
+	if c == nil || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, "spec.role") {
+		t.Errorf("FieldsNotActedOn = %+v, want True listing spec.role", c)
+	}
+	if got.Status.InstanceProfile != "" {
+		t.Errorf("status.instanceProfile = %q, want empty (none is made from a role)", got.Status.InstanceProfile)
+	}
+	h.waitEvent(t, class.Name, "FieldsNotActedOn", "spec.role")
+}
+
+func (h *harness) unmatchedSubnetTerm(t *testing.T) {
+	class := plainClass("nowhere")
+	class.Spec.SubnetSelectorTerms = []ec2v1.SubnetSelectorTerm{{Tags: map[string]string{env.DiscoveryTagKey: "nowhere"}}}
+	h.create(t, class)
+	got := h.waitCondition(t, class.Name, ec2v1.ConditionTypeReady, metav1.ConditionFalse)
+
+	term := "subnetSelectorTerms[0] {tags: {karpenter.sh/discovery: nowhere}}"
+	if c := got.GetCondition(ec2v1.ConditionTypeReady); !strings.Contains(c.Message, term) {
+		t.Errorf("Ready message %q does not name %s", c.Message, term)
+	}
+	if c := got.GetCondition(ec2v1.ConditionTypeSubnetsReady); c == nil || c.Status != metav1.ConditionFalse || c.Reason != "SubnetsNotFound" {
+		t.Errorf("SubnetsReady = %+v, want False/SubnetsNotFound", c)
+	}
+	if c := got.GetCondition(ec2v1.ConditionTypeSecurityGroupsReady); c == nil || c.Status != metav1.ConditionTrue {
+		t.Errorf("SecurityGroupsReady = %+v, want True: only the subnet term is wrong", c)
+	}
+	if len(got.Status.Subnets) != 0 {
+		t.Errorf("status.subnets = %+v, want none", got.Status.Subnets)
+	}
+	h.waitEvent(t, class.Name, "NotReady", term)
+
+	// Fixing the term makes it Ready.
+	got.Spec.SubnetSelectorTerms[0].Tags[env.DiscoveryTagKey] = discovery
+	if _, err := h.karp.EC2V1().EC2NodeClasses().Update(context.Background(), got, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	fixed := h.waitCondition(t, class.Name, ec2v1.ConditionTypeReady, metav1.ConditionTrue)
+	if len(fixed.Status.Subnets) != len(h.world.SubnetIDs) {
+		t.Errorf("status.subnets after the fix = %+v", fixed.Status.Subnets)
+	}
+}
+
+func (h *harness) nothingNotActedOn(t *testing.T) {
+	class := h.create(t, plainClass("plain"))
+	got := h.waitCondition(t, class.Name, ec2v1.ConditionTypeReady, metav1.ConditionTrue)
+	if c := got.GetCondition(nodeclass.ConditionTypeFieldsNotActedOn); c == nil || c.Status != metav1.ConditionFalse {
+		t.Errorf("FieldsNotActedOn = %+v, want False", c)
+	}
+	if got.Status.InstanceProfile != "NodeProfile" {
+		t.Errorf("status.instanceProfile = %q, want NodeProfile", got.Status.InstanceProfile)
+	}
+}
+
+// switchToRole: replacing instanceProfile by role clears the profile from
+// status and reports role, with an event, though the condition existed.
+func (h *harness) switchToRole(t *testing.T) {
+	class := h.waitCondition(t, "plain", ec2v1.ConditionTypeReady, metav1.ConditionTrue)
+	class.Spec.InstanceProfile, class.Spec.Role = nil, "NodeRole"
+	if _, err := h.karp.EC2V1().EC2NodeClasses().Update(context.Background(), class, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got := h.waitCondition(t, "plain", nodeclass.ConditionTypeFieldsNotActedOn, metav1.ConditionTrue)
+	if c := got.GetCondition(nodeclass.ConditionTypeFieldsNotActedOn); !strings.Contains(c.Message, "spec.role") {
+		t.Errorf("FieldsNotActedOn message %q does not list spec.role", c.Message)
+	}
+	if got.Status.InstanceProfile != "" {
+		t.Errorf("status.instanceProfile = %q after instanceProfile was removed", got.Status.InstanceProfile)
+	}
+	h.waitEvent(t, "plain", "FieldsNotActedOn", "spec.role")
+}
+
+func (h *harness) noRewrite(t *testing.T) {
+	before := h.waitCondition(t, "default", ec2v1.ConditionTypeReady, metav1.ConditionTrue)
+	h.waitSynced(t, before)
+	for i := 0; i < 2; i++ {
+		if _, err := h.rec.Reconcile(context.Background(), "default"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := h.get(t, "default")
+	if after.ResourceVersion != before.ResourceVersion {
+		t.Errorf("resourceVersion %s -> %s: status rewritten with nothing changed", before.ResourceVersion, after.ResourceVersion)
+	}
+}
+
+// failedCallsKeepStatus: when AWS does not answer, a Ready class keeps its
+// subnets, groups and images instead of dropping out of service.
+func (h *harness) failedCallsKeepStatus(t *testing.T, awsCfg aws.Config) {
+	before := h.waitCondition(t, "default", ec2v1.ConditionTypeReady, metav1.ConditionTrue)
+	h.waitSynced(t, before)
+	down := awsCfg.Copy()
+	down.BaseEndpoint = aws.String("http://127.0.0.1:1") // nothing listens there
+	retry := ec2.RetryOptions{MaxAttempts: 1}
+	broken := *h.rec
+	broken.Resolver = ec2.NewResolver(ec2.NewEC2Client(down, retry), ec2.NewSSMClient(down, retry), ec2.ResolverOptions{})
+	if _, err := broken.Reconcile(context.Background(), "default"); err == nil {
+		t.Error("Reconcile with AWS unreachable returned no error; it should be retried")
+	}
+	after := h.get(t, "default")
+	if after.ResourceVersion != before.ResourceVersion {
+		t.Errorf("status rewritten while AWS was unreachable: Ready=%+v", after.GetCondition(ec2v1.ConditionTypeReady))
+	}
+}
+
+// plainClass selects the seeded resources and sets nothing fleet-scheduler
+// ignores.
+func plainClass(name string) *ec2v1.EC2NodeClass {
+	tags := func() map[string]string { return map[string]string{env.DiscoveryTagKey: discovery} }
+	return &ec2v1.EC2NodeClass{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: ec2v1.EC2NodeClassSpec{
+			AMIFamily:                  ptr.To(ec2v1.AMIFamilyCustom),
+			AMISelectorTerms:           []ec2v1.AMISelectorTerm{{Tags: tags()}},
+			SubnetSelectorTerms:        []ec2v1.SubnetSelectorTerm{{Tags: tags()}},
+			SecurityGroupSelectorTerms: []ec2v1.SecurityGroupSelectorTerm{{Tags: tags()}},
+			InstanceProfile:            ptr.To("NodeProfile"),
+		},
+	}
+}
+
+func (h *harness) create(t *testing.T, class *ec2v1.EC2NodeClass) *ec2v1.EC2NodeClass {
+	t.Helper()
+	got, err := h.karp.EC2V1().EC2NodeClasses().Create(context.Background(), class, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("creating EC2NodeClass %s: %v", class.Name, err)
+	}
+	return got
+}
+
+func (h *harness) get(t *testing.T, name string) *ec2v1.EC2NodeClass {
+	t.Helper()
+	got, err := h.karp.EC2V1().EC2NodeClasses().Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// waitCondition waits until the class's condition has the status at its
+// current generation.
+func (h *harness) waitCondition(t *testing.T, name, conditionType string, status metav1.ConditionStatus) *ec2v1.EC2NodeClass {
+	t.Helper()
+	var got *ec2v1.EC2NodeClass
+	poll(t, func(ctx context.Context) (bool, error) {
+		var err error
+		got, err = h.karp.EC2V1().EC2NodeClasses().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		c := got.GetCondition(conditionType)
+		return c != nil && c.Status == status && c.ObservedGeneration == got.Generation, nil
+	}, func() string {
+		return "EC2NodeClass " + name + " " + conditionType + "=" + string(status) + "; conditions: " + dump(got)
+	})
+	return got
+}
+
+// waitSynced waits until the controller's lister holds class's version, so
+// a direct Reconcile sees what the server has.
+func (h *harness) waitSynced(t *testing.T, class *ec2v1.EC2NodeClass) {
+	t.Helper()
+	poll(t, func(context.Context) (bool, error) { return h.synced(class.Name, class.ResourceVersion), nil },
+		func() string { return "lister to reach resourceVersion " + class.ResourceVersion })
+}
+
+// waitEvent waits for an event about the class with the reason and a note
+// containing text.
+func (h *harness) waitEvent(t *testing.T, name, reason, text string) {
+	t.Helper()
+	poll(t, func(ctx context.Context) (bool, error) {
+		list, err := h.kube.EventsV1().Events(metav1.NamespaceDefault).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, e := range list.Items {
+			if e.Regarding.Kind == "EC2NodeClass" && e.Regarding.Name == name && e.Reason == reason && strings.Contains(e.Note, text) {
+				return true, nil
+			}
+		}
+		return false, nil
+	}, func() string { return "event " + reason + " for " + name + " mentioning " + text })
+}
+
+func poll(t *testing.T, cond wait.ConditionWithContextFunc, what func() string) {
+	t.Helper()
+	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 30*time.Second, true, cond); err != nil {
+		t.Fatalf("waiting for %s: %v", what(), err)
+	}
+}
+
+func dump(class *ec2v1.EC2NodeClass) string {
+	if class == nil {
+		return "<none>"
+	}
+	var parts []string
+	for _, c := range class.Status.Conditions {
+		parts = append(parts, c.Type+"="+string(c.Status)+" ("+c.Message+")")
+	}
+	return strings.Join(parts, ", ")
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}

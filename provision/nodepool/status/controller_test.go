@@ -1,0 +1,334 @@
+package status
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
+	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned"
+	clientscheme "github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned/scheme"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/client/informers/externalversions"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
+	"github.com/fleet-scheduler/fleet-scheduler/test/env"
+)
+
+// harness is one apiserver with the controller running; subtests keep apart
+// by pool name.
+type harness struct {
+	kube kubernetes.Interface
+	karp versioned.Interface
+	rec  *Controller
+}
+
+func TestController(t *testing.T) {
+	start := time.Now()
+	api := env.StartAPIServer(t)
+	env.InstallCRDs(t, api.Config)
+	h := startController(t, api.Config, api.Client)
+	t.Logf("apiserver and controller up in %s", time.Since(start).Round(time.Millisecond))
+
+	t.Run("ExamplePoolReadyOnceClassReady", h.examplePoolReady)
+	t.Run("MissingClassIsNotReady", h.missingClass)
+	t.Run("ResourcesAndNodesSumClaims", h.sumClaims)
+	t.Run("MinValuesListed", h.minValuesListed)
+	t.Run("InvalidPoolIsNotReady", h.invalidPool)
+	t.Run("StatusNotRewrittenWhenUnchanged", h.noRewrite)
+}
+
+func startController(t *testing.T, cfg *rest.Config, kube kubernetes.Interface) *harness {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	jsonCfg := rest.CopyConfig(cfg)
+	jsonCfg.ContentType = "application/json" // custom resources have no protobuf
+	karp := versioned.NewForConfigOrDie(jsonCfg)
+	factory := externalversions.NewSharedInformerFactory(karp, 0)
+	pools, claims := factory.Karpenter().V1().NodePools(), factory.Karpenter().V1().NodeClaims()
+	classes := factory.EC2().V1().EC2NodeClasses()
+
+	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: kube.EventsV1()})
+	broadcaster.StartRecordingToSink(ctx.Done())
+	t.Cleanup(broadcaster.Shutdown)
+	rec := &Controller{
+		Karpenter: karp, NodePools: pools.Lister(), NodeClaims: claims.Lister(), NodeClasses: classes.Lister(),
+		Recorder: broadcaster.NewRecorder(clientscheme.Scheme, "fleet-scheduler"),
+	}
+	ctl := controller.New(Name, rec)
+	if err := Register(ctl, pools.Informer(), claims.Informer(), classes.Informer()); err != nil {
+		t.Fatal(err)
+	}
+	factory.Start(ctx.Done())
+	factory.WaitForCacheSync(ctx.Done())
+	go ctl.Run(ctx, 1)
+	return &harness{kube: kube, karp: karp, rec: rec}
+}
+
+func (h *harness) examplePoolReady(t *testing.T) {
+	ctx := context.Background()
+	h.createPool(t, examplePool(t))
+	got := h.waitCondition(t, "default", karpv1.ConditionTypeReady, metav1.ConditionFalse)
+	if c := got.GetCondition(karpv1.ConditionTypeNodeClassReady); c.Reason != "NodeClassNotFound" || !strings.Contains(c.Message, `"default"`) {
+		t.Errorf("NodeClassReady before the class exists = %+v", c)
+	}
+
+	class, err := h.karp.EC2V1().EC2NodeClasses().Create(ctx, exampleClass(t), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitCondition(t, "default", karpv1.ConditionTypeNodeClassReady, metav1.ConditionUnknown)
+
+	class = h.setClassReady(t, class, metav1.ConditionFalse, "no subnet matched: subnetSelectorTerms[0] {tags: {a: b}}")
+	got = h.waitCondition(t, "default", karpv1.ConditionTypeNodeClassReady, metav1.ConditionFalse)
+	if c := got.GetCondition(karpv1.ConditionTypeReady); c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "no subnet matched") {
+		t.Errorf("Ready with the class not ready = %+v, want False saying why", c)
+	}
+
+	class = h.setClassReady(t, class, metav1.ConditionTrue, "")
+	got = h.waitCondition(t, "default", karpv1.ConditionTypeReady, metav1.ConditionTrue)
+	for _, ct := range []string{karpv1.ConditionTypeValidationSucceeded, karpv1.ConditionTypeNodeClassReady} {
+		if c := got.GetCondition(ct); c == nil || c.Status != metav1.ConditionTrue {
+			t.Errorf("%s = %+v, want True", ct, c)
+		}
+	}
+	if got.Status.NodeClassObservedGeneration != class.Generation {
+		t.Errorf("nodeClassObservedGeneration = %d, want %d", got.Status.NodeClassObservedGeneration, class.Generation)
+	}
+	c := got.GetCondition(ConditionTypeFieldsNotActedOn)
+	if c == nil || c.Status != metav1.ConditionTrue ||
+		!strings.Contains(c.Message, "spec.disruption.consolidateAfter") || !strings.Contains(c.Message, "spec.template.spec.expireAfter") {
+		t.Errorf("FieldsNotActedOn = %+v, want True listing consolidateAfter and expireAfter", c)
+	}
+	if strings.Contains(c.Message, "budgets") {
+		t.Errorf("FieldsNotActedOn lists the defaulted budget: %s", c.Message)
+	}
+	h.waitEvent(t, "default", "FieldsNotActedOn", "spec.disruption.consolidateAfter")
+}
+
+func (h *harness) missingClass(t *testing.T) {
+	np := examplePool(t)
+	np.Name = "orphan"
+	np.Spec.Template.Spec.NodeClassRef.Name = "missing"
+	h.createPool(t, np)
+	got := h.waitCondition(t, "orphan", karpv1.ConditionTypeReady, metav1.ConditionFalse)
+	want := `EC2NodeClass "missing" not found`
+	if c := got.GetCondition(karpv1.ConditionTypeReady); !strings.Contains(c.Message, want) {
+		t.Errorf("Ready message %q does not say %s", c.Message, want)
+	}
+	if c := got.GetCondition(karpv1.ConditionTypeNodeClassReady); c.Status != metav1.ConditionFalse || c.Reason != "NodeClassNotFound" || !strings.Contains(c.Message, want) {
+		t.Errorf("NodeClassReady = %+v", c)
+	}
+	if c := got.GetCondition(karpv1.ConditionTypeValidationSucceeded); c == nil || c.Status != metav1.ConditionTrue {
+		t.Errorf("ValidationSucceeded = %+v, want True", c)
+	}
+}
+
+func (h *harness) sumClaims(t *testing.T) {
+	np := examplePool(t)
+	np.Name = "counted"
+	h.createPool(t, np)
+	h.createClaim(t, "counted-a", "counted", v1.ResourceList{"cpu": resource.MustParse("2"), "memory": resource.MustParse("4Gi"), "pods": resource.MustParse("17")})
+	h.createClaim(t, "counted-b", "counted", v1.ResourceList{"cpu": resource.MustParse("4"), "memory": resource.MustParse("16Gi"), "pods": resource.MustParse("58")})
+	h.createClaim(t, "counted-planned", "counted", nil)                                       // not launched: not a node yet
+	h.createClaim(t, "elsewhere", "default", v1.ResourceList{"cpu": resource.MustParse("8")}) // another pool's
+
+	h.waitResources(t, "counted", 2, v1.ResourceList{"cpu": resource.MustParse("6"), "memory": resource.MustParse("20Gi"),
+		"pods": resource.MustParse("75"), "ephemeral-storage": resource.MustParse("0"), "nodes": resource.MustParse("2")})
+	if err := h.karp.KarpenterV1().NodeClaims().Delete(context.Background(), "counted-a", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitResources(t, "counted", 1, v1.ResourceList{"cpu": resource.MustParse("4"), "memory": resource.MustParse("16Gi"),
+		"pods": resource.MustParse("58"), "ephemeral-storage": resource.MustParse("0"), "nodes": resource.MustParse("1")})
+}
+
+func (h *harness) minValuesListed(t *testing.T) {
+	np := examplePool(t)
+	np.Name = "flexible"
+	np.Spec.Template.Spec.Requirements[2].MinValues = ptr.To(2)
+	h.createPool(t, np)
+	got := h.waitCondition(t, "flexible", ConditionTypeFieldsNotActedOn, metav1.ConditionTrue)
+	want := "spec.template.spec.requirements[].minValues (karpenter.k8s.aws/instance-family)"
+	if c := got.GetCondition(ConditionTypeFieldsNotActedOn); !strings.Contains(c.Message, want) {
+		t.Errorf("FieldsNotActedOn message %q does not list %s", c.Message, want)
+	}
+	h.waitEvent(t, "flexible", "FieldsNotActedOn", want)
+}
+
+func (h *harness) invalidPool(t *testing.T) {
+	np := examplePool(t)
+	np.Name = "tainted-twice"
+	taint := v1.Taint{Key: "dedicated", Value: "gpu", Effect: v1.TaintEffectNoSchedule}
+	np.Spec.Template.Spec.Taints = []v1.Taint{taint, taint}
+	h.createPool(t, np)
+	got := h.waitCondition(t, "tainted-twice", karpv1.ConditionTypeValidationSucceeded, metav1.ConditionFalse)
+	if c := got.GetCondition(karpv1.ConditionTypeValidationSucceeded); c.Reason != "NodePoolValidationFailed" || !strings.Contains(c.Message, "taints[1]: Duplicate value") {
+		t.Errorf("ValidationSucceeded = %+v", c)
+	}
+	if c := got.GetCondition(karpv1.ConditionTypeReady); c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "ValidationSucceeded=False") {
+		t.Errorf("Ready = %+v, want False naming ValidationSucceeded", c)
+	}
+}
+
+func (h *harness) noRewrite(t *testing.T) {
+	before := h.waitCondition(t, "default", karpv1.ConditionTypeReady, metav1.ConditionTrue)
+	poll(t, func(context.Context) (bool, error) {
+		got, err := h.rec.NodePools.Get("default")
+		return err == nil && got.ResourceVersion == before.ResourceVersion, nil
+	}, func() string { return "lister to reach resourceVersion " + before.ResourceVersion })
+	for i := 0; i < 2; i++ {
+		if _, err := h.rec.Reconcile(context.Background(), "default"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := h.getPool(t, "default"); after.ResourceVersion != before.ResourceVersion {
+		t.Errorf("resourceVersion %s -> %s: status rewritten with nothing changed", before.ResourceVersion, after.ResourceVersion)
+	}
+}
+
+// exampleClass is the object in manifests/examples/ec2nodeclass.yaml.
+func exampleClass(t *testing.T) *ec2v1.EC2NodeClass {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(env.RepoRoot(), "manifests", "examples", "ec2nodeclass.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	class := &ec2v1.EC2NodeClass{}
+	if err := yaml.UnmarshalStrict(raw, class); err != nil {
+		t.Fatal(err)
+	}
+	return class
+}
+
+// setClassReady stands in for the EC2NodeClass controller.
+func (h *harness) setClassReady(t *testing.T, class *ec2v1.EC2NodeClass, status metav1.ConditionStatus, message string) *ec2v1.EC2NodeClass {
+	t.Helper()
+	class.SetCondition(metav1.Condition{Type: ec2v1.ConditionTypeReady, Status: status, Reason: "Test", Message: message})
+	got, err := h.karp.EC2V1().EC2NodeClasses().UpdateStatus(context.Background(), class, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func (h *harness) createPool(t *testing.T, np *karpv1.NodePool) {
+	t.Helper()
+	if _, err := h.karp.KarpenterV1().NodePools().Create(context.Background(), np, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating NodePool %s: %v", np.Name, err)
+	}
+}
+
+func (h *harness) getPool(t *testing.T, name string) *karpv1.NodePool {
+	t.Helper()
+	got, err := h.karp.KarpenterV1().NodePools().Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// createClaim makes a NodeClaim of the pool; with capacity it is launched.
+func (h *harness) createClaim(t *testing.T, name, pool string, capacity v1.ResourceList) {
+	t.Helper()
+	ctx := context.Background()
+	nc := &karpv1.NodeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{karpv1.NodePoolLabelKey: pool}},
+		Spec: karpv1.NodeClaimSpec{
+			Requirements: []karpv1.NodeSelectorRequirementWithMinValues{{Key: v1.LabelArchStable, Operator: v1.NodeSelectorOpIn, Values: []string{"amd64"}}},
+			NodeClassRef: &karpv1.NodeClassReference{Group: ec2v1.GroupName, Kind: ec2v1.EC2NodeClassKind, Name: "default"},
+		},
+	}
+	created, err := h.karp.KarpenterV1().NodeClaims().Create(ctx, nc, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if capacity == nil {
+		return
+	}
+	created.Status.ProviderID = "aws:///us-east-1a/i-" + name
+	created.Status.Capacity = capacity
+	if _, err := h.karp.KarpenterV1().NodeClaims().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (h *harness) waitCondition(t *testing.T, name, conditionType string, status metav1.ConditionStatus) *karpv1.NodePool {
+	t.Helper()
+	var got *karpv1.NodePool
+	poll(t, func(ctx context.Context) (bool, error) {
+		var err error
+		if got, err = h.karp.KarpenterV1().NodePools().Get(ctx, name, metav1.GetOptions{}); err != nil {
+			return false, err
+		}
+		c := got.GetCondition(conditionType)
+		return c != nil && c.Status == status && c.ObservedGeneration == got.Generation, nil
+	}, func() string {
+		return "NodePool " + name + " " + conditionType + "=" + string(status) + "; status: " + dump(got)
+	})
+	return got
+}
+
+func (h *harness) waitResources(t *testing.T, name string, nodes int64, want v1.ResourceList) {
+	t.Helper()
+	var got *karpv1.NodePool
+	poll(t, func(ctx context.Context) (bool, error) {
+		var err error
+		if got, err = h.karp.KarpenterV1().NodePools().Get(ctx, name, metav1.GetOptions{}); err != nil {
+			return false, err
+		}
+		if got.Status.Nodes == nil || *got.Status.Nodes != nodes || len(got.Status.Resources) != len(want) {
+			return false, nil
+		}
+		for k, q := range want {
+			if have, ok := got.Status.Resources[k]; !ok || have.Cmp(q) != 0 {
+				return false, nil
+			}
+		}
+		return true, nil
+	}, func() string { return "NodePool " + name + " resources; status: " + dump(got) })
+}
+
+// waitEvent waits for an event about the pool with the reason and a note
+// containing text.
+func (h *harness) waitEvent(t *testing.T, name, reason, text string) {
+	t.Helper()
+	poll(t, func(ctx context.Context) (bool, error) {
+		list, err := h.kube.EventsV1().Events(metav1.NamespaceDefault).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, e := range list.Items {
+			if e.Regarding.Kind == "NodePool" && e.Regarding.Name == name && e.Reason == reason && strings.Contains(e.Note, text) {
+				return true, nil
+			}
+		}
+		return false, nil
+	}, func() string { return "event " + reason + " for " + name + " mentioning " + text })
+}
+
+func poll(t *testing.T, cond wait.ConditionWithContextFunc, what func() string) {
+	t.Helper()
+	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 30*time.Second, true, cond); err != nil {
+		t.Fatalf("waiting for %s: %v", what(), err)
+	}
+}
+
+func dump(np *karpv1.NodePool) string {
+	if np == nil {
+		return "<none>"
+	}
+	out, _ := yaml.Marshal(np.Status)
+	return string(out)
+}

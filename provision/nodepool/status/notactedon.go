@@ -1,0 +1,61 @@
+package status
+
+import (
+	"strings"
+
+	v1 "k8s.io/api/core/v1"
+
+	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+)
+
+// ConditionTypeFieldsNotActedOn is True when the pool sets Karpenter v1
+// fields that fleet-scheduler accepts but does not act on yet; its message
+// lists them. Nothing is ignored silently.
+const ConditionTypeFieldsNotActedOn = "FieldsNotActedOn"
+
+// NotActedOn lists the fields of spec that are set but not acted on. One
+// line per field: when a feature lands, its line goes.
+func NotActedOn(spec *karpv1.NodePoolSpec) []string {
+	var out []string
+	add := func(set bool, field string) {
+		if set {
+			out = append(out, field)
+		}
+	}
+	tmpl := &spec.Template.Spec
+	add(len(minValuesKeys(tmpl.Requirements)) > 0, "spec.template.spec.requirements[].minValues ("+strings.Join(minValuesKeys(tmpl.Requirements), ", ")+")")
+	add(spec.Replicas != nil, "spec.replicas (static NodePools)")
+	add(hasLimit(spec.Limits, resourceNodes), "spec.limits.nodes (claims carry no node count yet)")
+	add(spec.Disruption.ConsolidationPolicy == karpv1.ConsolidationPolicyBalanced, "spec.disruption.consolidationPolicy: Balanced")
+	// Scale-down has not landed: nothing consolidates, expires or drains nodes yet.
+	add(!spec.Disruption.ConsolidateAfter.IsNever(), "spec.disruption.consolidateAfter")
+	add(!defaultBudgets(spec.Disruption.Budgets), "spec.disruption.budgets")
+	add(!tmpl.ExpireAfter.IsNever(), "spec.template.spec.expireAfter")
+	add(tmpl.TerminationGracePeriod != nil, "spec.template.spec.terminationGracePeriod")
+	return out
+}
+
+func minValuesKeys(reqs []karpv1.NodeSelectorRequirementWithMinValues) []string {
+	var keys []string
+	for _, r := range reqs {
+		if r.MinValues != nil {
+			keys = append(keys, r.Key)
+		}
+	}
+	return keys
+}
+
+func hasLimit(limits karpv1.Limits, name v1.ResourceName) bool {
+	_, ok := limits[name]
+	return ok
+}
+
+// defaultBudgets is true for no budgets or the API default, one budget of
+// 10% at all times for all reasons: not a choice worth reporting.
+func defaultBudgets(budgets []karpv1.Budget) bool {
+	if len(budgets) == 0 {
+		return true
+	}
+	b := budgets[0]
+	return len(budgets) == 1 && b.Nodes == "10%" && b.Schedule == nil && b.Duration == nil && len(b.Reasons) == 0
+}

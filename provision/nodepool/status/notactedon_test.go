@@ -1,0 +1,67 @@
+package status
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/test/env"
+)
+
+// examplePool is the object in manifests/examples/nodepool.yaml.
+func examplePool(t *testing.T) *karpv1.NodePool {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(env.RepoRoot(), "manifests", "examples", "nodepool.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	np := &karpv1.NodePool{}
+	if err := yaml.UnmarshalStrict(raw, np); err != nil {
+		t.Fatalf("example does not decode into NodePool: %v", err)
+	}
+	return np
+}
+
+func TestNotActedOn(t *testing.T) {
+	never := karpv1.MustParseNillableDuration("Never")
+	for _, tc := range []struct {
+		name   string
+		modify func(*karpv1.NodePoolSpec)
+		want   []string
+	}{
+		{"example", func(*karpv1.NodePoolSpec) {}, []string{"spec.disruption.consolidateAfter", "spec.template.spec.expireAfter"}},
+		{"nothing to do", func(s *karpv1.NodePoolSpec) {
+			s.Disruption.ConsolidateAfter, s.Template.Spec.ExpireAfter = never, never
+			s.Disruption.Budgets = []karpv1.Budget{{Nodes: "10%"}}
+		}, nil},
+		{"everything", func(s *karpv1.NodePoolSpec) {
+			s.Disruption.ConsolidateAfter, s.Template.Spec.ExpireAfter = never, never
+			s.Template.Spec.Requirements[2].MinValues = ptr.To(2)
+			s.Template.Spec.Requirements[3].MinValues = ptr.To(1)
+			s.Replicas = ptr.To[int64](3)
+			s.Limits = karpv1.Limits{"nodes": resource.MustParse("5")}
+			s.Disruption.ConsolidationPolicy = karpv1.ConsolidationPolicyBalanced
+			s.Disruption.Budgets = []karpv1.Budget{{Nodes: "0", Reasons: []karpv1.DisruptionReason{karpv1.DisruptionReasonDrifted}}}
+			s.Template.Spec.TerminationGracePeriod = &metav1.Duration{}
+		}, []string{
+			"spec.template.spec.requirements[].minValues (karpenter.k8s.aws/instance-family, karpenter.k8s.aws/instance-size)",
+			"spec.replicas (static NodePools)", "spec.limits.nodes (claims carry no node count yet)",
+			"spec.disruption.consolidationPolicy: Balanced", "spec.disruption.budgets", "spec.template.spec.terminationGracePeriod",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := examplePool(t).Spec
+			tc.modify(&spec)
+			if got := NotActedOn(&spec); !slices.Equal(got, tc.want) {
+				t.Errorf("NotActedOn =\n%q\nwant\n%q", got, tc.want)
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	v1helper "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
@@ -24,6 +25,10 @@ func (s *Source) build(np *karpv1.NodePool, class *ec2v1.EC2NodeClass, classErr 
 		Taints:         tmpl.Spec.Taints,
 		StartupTaints:  tmpl.Spec.StartupTaints,
 		DaemonRequests: packing.Sum(),
+	}
+	if c := meta.FindStatusCondition(np.Status.Conditions, karpv1.ConditionTypeValidationSucceeded); c != nil && c.Status == metav1.ConditionFalse {
+		pool.Unavailable = "it is invalid: " + c.Message
+		return pool
 	}
 	if classErr != nil {
 		pool.Unavailable = classErr.Error()

@@ -132,7 +132,11 @@ func (s *Source) nodeClass(np *karpv1.NodePool) (*ec2v1.EC2NodeClass, error) {
 // cacheKey changes whenever anything a pool's options depend on changes.
 func (s *Source) cacheKey(np *karpv1.NodePool, class *ec2v1.EC2NodeClass, daemonSets []*appsv1.DaemonSet) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s/%d", np.ResourceVersion, s.Catalog.Generation())
+	// Generation, not resourceVersion: status writes must not rebuild options.
+	fmt.Fprintf(&b, "%d/%d", np.Generation, s.Catalog.Generation())
+	if c := meta.FindStatusCondition(np.Status.Conditions, karpv1.ConditionTypeValidationSucceeded); c != nil {
+		b.WriteString("/" + string(c.Status))
+	}
 	if class != nil {
 		b.WriteString("/" + class.ResourceVersion)
 	}

@@ -11,16 +11,22 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/klog/v2"
 
+	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
+	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodeclaim/lifecycle"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodeclaim/termination"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodeclass"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/nodepool/status"
 )
 
 // Start runs the informers and the catalogue refresh at once (the plugin
 // needs them on every replica) and the controllers once this process holds
 // the controllers' Lease. It returns when the caches have synced.
 func (o *Operator) Start(ctx context.Context) error {
+	if err := o.checkCRDs(); err != nil {
+		return err
+	}
 	o.broadcaster.StartRecordingToSink(ctx.Done())
 	controllers, err := o.controllers()
 	if err != nil {
@@ -29,12 +35,14 @@ func (o *Operator) Start(ctx context.Context) error {
 	o.Informers.Start(ctx.Done())
 	o.KubeInformers.Start(ctx.Done())
 	go o.catalog.Run(ctx)
-	for t, ok := range o.Informers.WaitForCacheSync(ctx.Done()) {
+	syncCtx, cancel := context.WithTimeout(ctx, cacheSyncTimeout)
+	defer cancel()
+	for t, ok := range o.Informers.WaitForCacheSync(syncCtx.Done()) {
 		if !ok {
 			return fmt.Errorf("informer for %v did not sync", t)
 		}
 	}
-	for t, ok := range o.KubeInformers.WaitForCacheSync(ctx.Done()) {
+	for t, ok := range o.KubeInformers.WaitForCacheSync(syncCtx.Done()) {
 		if !ok {
 			return fmt.Errorf("informer for %v did not sync", t)
 		}
@@ -49,6 +57,20 @@ func (o *Operator) Start(ctx context.Context) error {
 		return nil
 	}
 	return o.leaderElect(ctx, run)
+}
+
+// cacheSyncTimeout bounds the wait for the informers at start.
+const cacheSyncTimeout = 2 * time.Minute
+
+// checkCRDs fails fast, with the fix in the message, when the Karpenter
+// APIs are not served: the informers would otherwise wait forever.
+func (o *Operator) checkCRDs() error {
+	for _, gv := range []string{karpv1.SchemeGroupVersion.String(), ec2v1.SchemeGroupVersion.String()} {
+		if _, err := o.Kube.Discovery().ServerResourcesForGroupVersion(gv); err != nil {
+			return fmt.Errorf("the API %s is not served (%v): install the CRDs with kubectl apply -f manifests/crds", gv, err)
+		}
+	}
+	return nil
 }
 
 func (o *Operator) controllers() ([]*controller.Controller, error) {
@@ -78,7 +100,12 @@ func (o *Operator) controllers() ([]*controller.Controller, error) {
 	if err := nc.Watch(classes.Informer()); err != nil {
 		return nil, err
 	}
-	return []*controller.Controller{lc, tc, nc}, nil
+	ps := controller.New(status.Name, &status.Controller{Karpenter: o.Karpenter, NodePools: karp.NodePools().Lister(),
+		NodeClaims: karp.NodeClaims().Lister(), NodeClasses: classes.Lister(), Recorder: o.Recorder})
+	if err := status.Register(ps, karp.NodePools().Informer(), claims, classes.Informer()); err != nil {
+		return nil, err
+	}
+	return []*controller.Controller{lc, tc, nc, ps}, nil
 }
 
 // leaderElect runs the controllers while this process holds the Lease. On

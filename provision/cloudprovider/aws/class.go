@@ -81,7 +81,8 @@ func blockDevices(class *ec2v1.EC2NodeClass) []ec2.BlockDeviceMapping {
 			DeleteOnTermination: b.EBS.DeleteOnTermination,
 		}
 		if b.EBS.VolumeSize != nil {
-			m.VolumeSizeGiB = int32(b.EBS.VolumeSize.Value() >> 30)
+			// EBS sizes are whole GiB; round a decimal size ("30G") up, never down.
+			m.VolumeSizeGiB = int32((b.EBS.VolumeSize.Value() + 1<<30 - 1) >> 30)
 		}
 		if b.EBS.IOPS != nil {
 			v := int32(*b.EBS.IOPS)

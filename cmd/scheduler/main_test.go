@@ -5,12 +5,15 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,9 +35,9 @@ func TestScheduler(t *testing.T) {
 	t.Logf("built in %s", time.Since(start).Round(time.Millisecond))
 
 	t.Run("help lists upstream flags", func(t *testing.T) {
-		out, err := run(t, bin, "--help")
+		out, stderr, err := run(t, bin, "--help")
 		if err != nil {
-			t.Fatalf("--help: %v\n%s", err, out)
+			t.Fatalf("--help: %v\n%s", err, stderr)
 		}
 		for _, flag := range []string{"--config", "--leader-elect", "--secure-port", "--authorization-always-allow-paths", "--kubeconfig"} {
 			if !strings.Contains(out, flag) {
@@ -44,7 +47,8 @@ func TestScheduler(t *testing.T) {
 	})
 
 	// The scheduler must reach plugin construction, so give it a cluster.
-	kubeconfig := writeKubeconfig(t, env.StartAPIServer(t).Config)
+	apiserver := env.StartAPIServer(t)
+	kubeconfig := writeKubeconfig(t, apiserver.Config)
 
 	t.Run("invalid args exit non-zero naming the field", func(t *testing.T) {
 		for name, tc := range map[string]struct{ args, want string }{
@@ -62,55 +66,110 @@ func TestScheduler(t *testing.T) {
 					// Replace the example args with the broken ones.
 					return s[:strings.Index(s, "      clusterName:")] + "      clusterName: c1\n" + tc.args
 				})
-				out, err := run(t, bin, "--config", cfg, "--secure-port", freePort(t))
+				_, stderr, err := run(t, bin, "--config", cfg, "--secure-port", freePort(t))
 				if _, exited := err.(*exec.ExitError); !exited {
-					t.Fatalf("want a non-zero exit, got err=%v\n%s", err, out)
+					t.Fatalf("want a non-zero exit, got err=%v\n%s", err, stderr)
 				}
 				// klog quotes the error, escaping its own quotes.
-				if out = strings.ReplaceAll(out, `\"`, `"`); !strings.Contains(out, tc.want) {
-					t.Errorf("stderr lacks %q:\n%s", tc.want, out)
+				if stderr = strings.ReplaceAll(stderr, `\"`, `"`); !strings.Contains(stderr, tc.want) {
+					t.Errorf("stderr lacks %q:\n%s", tc.want, stderr)
 				}
 			})
 		}
 	})
 
-	t.Run("provisioner runs after DefaultPreemption", func(t *testing.T) {
-		for _, name := range []string{"fleet-scheduler", "default-scheduler"} {
-			t.Run(name, func(t *testing.T) { checkPostFilterOrder(t, writeConfig(t, kubeconfig, name+".yaml", nil), name) })
-		}
-	})
-
-	t.Run("valid args serve healthz and metrics", func(t *testing.T) {
-		cfg := writeConfig(t, kubeconfig, "fleet-scheduler.yaml", nil)
-		port := freePort(t)
-		ctx, cancel := context.WithCancel(context.Background())
-		var out bytes.Buffer
-		cmd := exec.CommandContext(ctx, bin, "--config", cfg, "--secure-port", port, "--bind-address", "127.0.0.1",
-			"--authentication-kubeconfig", kubeconfig, "--authorization-kubeconfig", kubeconfig)
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			cancel()
-			_ = cmd.Wait()
-			if t.Failed() {
-				t.Logf("scheduler output:\n%s", out.String())
-			}
+	// A valid config must get the scheduler all the way up: the plugin's
+	// operator wants the Karpenter CRDs and an EC2/SSM endpoint (moto).
+	env.InstallCRDs(t, apiserver.Config)
+	moto := env.StartMotoT(t)
+	for _, name := range []string{"fleet-scheduler", "default-scheduler"} {
+		t.Run("valid "+name+" config serves and runs Provisioner after DefaultPreemption", func(t *testing.T) {
+			runValid(t, bin, writeConfig(t, kubeconfig, name+".yaml", nil), kubeconfig, moto)
 		})
-		base := "https://127.0.0.1:" + port
-		waitFor(t, base+"/healthz?verbose", "", "[+]leaderElection ok")
-		// Authenticated and authorized through the apiserver, as Prometheus would be.
-		waitFor(t, base+"/metrics", bearer(t, kubeconfig), "\nscheduler_")
-	})
+	}
 }
 
-func run(t *testing.T, bin string, args ...string) (string, error) {
+// runValid starts the scheduler and waits for /healthz (leader election
+// included), /metrics, and the PostFilter order it logs.
+func runValid(t *testing.T, bin, cfg, kubeconfig string, moto *env.Moto) {
+	port := freePort(t)
+	cmd := exec.Command(bin, "--config", cfg, "--secure-port", port, "--bind-address", "127.0.0.1", "-v=2",
+		"--authentication-kubeconfig", kubeconfig, "--authorization-kubeconfig", kubeconfig)
+	cmd.Env = append(os.Environ(), "AWS_ENDPOINT_URL="+moto.Endpoint, "AWS_REGION="+moto.Region,
+		"AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_EC2_METADATA_DISABLED=true")
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// SIGTERM, so it gives its leases back for the next run.
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("scheduler output:\n%s", out.String())
+		}
+	})
+	base := "https://127.0.0.1:" + port
+	waitFor(t, base+"/healthz?verbose", "", "[+]leaderElection ok")
+	// Authenticated and authorized through the apiserver, as Prometheus would be.
+	waitFor(t, base+"/metrics", bearer(t, kubeconfig), "\nscheduler_")
+
+	// Other defaults (DynamicResources) may sit in between; what matters is
+	// that preemption is tried first and launching comes last.
+	m := postFilterLog.FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatal("scheduler did not log its plugins")
+	}
+	var got []string
+	for _, n := range pluginName.FindAllStringSubmatch(m[1], -1) {
+		got = append(got, n[1])
+	}
+	t.Logf("PostFilter plugins: %v", got)
+	if preempt := slices.Index(got, "DefaultPreemption"); preempt < 0 || got[len(got)-1] != "Provisioner" {
+		t.Errorf("PostFilter plugins = %v, want DefaultPreemption first and Provisioner last", got)
+	}
+}
+
+var (
+	postFilterLog = regexp.MustCompile(`"PostFilter":\{"Enabled":\[([^\]]*)\]`)
+	pluginName    = regexp.MustCompile(`"Name":"(\w+)"`)
+)
+
+// syncBuffer collects a process's output while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func run(t *testing.T, bin string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
-	return string(out), err
+	var o, e bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err = cmd.Run()
+	return o.String(), e.String(), err
 }
 
 // writeKubeconfig turns the in-process apiserver's client config into a
@@ -162,12 +221,11 @@ func writeConfig(t *testing.T, kubeconfig, name string, edit func(string) string
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := env.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+	return fmt.Sprint(port)
 }
 
 func bearer(t *testing.T, kubeconfig string) string {

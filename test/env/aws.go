@@ -35,7 +35,7 @@ func SeedAWS(ctx context.Context, cfg aws.Config, discovery string) (*AWSWorld, 
 	for i, zone := range []string{"a", "b", "c"} {
 		sn, err := client.CreateSubnet(ctx, &awsec2.CreateSubnetInput{
 			VpcId: vpc.Vpc.VpcId, CidrBlock: aws.String(fmt.Sprintf("10.0.%d.0/24", i+1)),
-			AvailabilityZone: aws.String(cfg.Region + zone),
+			AvailabilityZone:  aws.String(cfg.Region + zone),
 			TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeSubnet, Tags: tags}},
 		})
 		if err != nil {

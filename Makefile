@@ -33,4 +33,5 @@ lint:
 	go vet $(PKGS)
 
 run: build check-moto
-	go run ./hack/sandbox
+	go build -o bin/sandbox ./hack/sandbox
+	exec bin/sandbox

@@ -1,0 +1,311 @@
+package controlplane
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/fleet-scheduler/fleet-scheduler/hack/sandbox/pki"
+	"github.com/fleet-scheduler/fleet-scheduler/hack/sandbox/proc"
+)
+
+// FreePort asks the kernel for a free loopback TCP port.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Etcd is an etcd server embedded in this process.
+type Etcd struct {
+	ClientURL string
+	server    *embed.Etcd
+}
+
+// StartEtcd starts etcd with its data in dir (which it empties first),
+// listening on free loopback ports.
+func StartEtcd(dir, logPath string) (*Etcd, error) {
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
+	}
+	clientPort, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	peerPort, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	clientURL, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", clientPort))
+	peerURL, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", peerPort))
+	cfg := embed.NewConfig()
+	cfg.Dir = dir
+	cfg.Name = "sandbox"
+	cfg.ListenClientUrls = []url.URL{*clientURL}
+	cfg.AdvertiseClientUrls = []url.URL{*clientURL}
+	cfg.ListenPeerUrls = []url.URL{*peerURL}
+	cfg.AdvertisePeerUrls = []url.URL{*peerURL}
+	cfg.InitialCluster = cfg.Name + "=" + peerURL.String()
+	cfg.LogLevel = "warn"
+	cfg.LogOutputs = []string{logPath}
+	// The sandbox's data is thrown away on every start: skip fsync.
+	cfg.UnsafeNoFsync = true
+	cfg.QuotaBackendBytes = 2 << 30
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("starting embedded etcd: %w", err)
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+	case <-time.After(60 * time.Second):
+		e.Close()
+		return nil, fmt.Errorf("embedded etcd not ready within 60s")
+	}
+	return &Etcd{ClientURL: clientURL.String(), server: e}, nil
+}
+
+// Close stops etcd.
+func (e *Etcd) Close() { e.server.Close() }
+
+// APIServerArgs are kube-apiserver's flags as kubeadm's static pod manifest
+// sets them, on loopback: bootstrap token authentication, Node and RBAC
+// authorization, NodeRestriction, the front proxy and service accounts.
+func APIServerArgs(p *pki.PKI, etcdURL string, port int, certDir string) []string {
+	return []string{
+		"--advertise-address=127.0.0.1",
+		"--bind-address=127.0.0.1",
+		fmt.Sprintf("--secure-port=%d", port),
+		"--cert-dir=" + certDir,
+		"--allow-privileged=true",
+		"--authorization-mode=Node,RBAC",
+		"--client-ca-file=" + p.Path("ca.crt"),
+		"--enable-admission-plugins=NodeRestriction",
+		"--enable-bootstrap-token-auth=true",
+		"--etcd-servers=" + etcdURL,
+		"--kubelet-client-certificate=" + p.Path("apiserver-kubelet-client.crt"),
+		"--kubelet-client-key=" + p.Path("apiserver-kubelet-client.key"),
+		"--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
+		"--proxy-client-cert-file=" + p.Path("front-proxy-client.crt"),
+		"--proxy-client-key-file=" + p.Path("front-proxy-client.key"),
+		"--requestheader-allowed-names=front-proxy-client",
+		"--requestheader-client-ca-file=" + p.Path("front-proxy-ca.crt"),
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-username-headers=X-Remote-User",
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file=" + p.Path("sa.pub"),
+		"--service-account-signing-key-file=" + p.Path("sa.key"),
+		"--service-cluster-ip-range=" + pki.ServiceClusterIPRange,
+		"--tls-cert-file=" + p.Path("apiserver.crt"),
+		"--tls-private-key-file=" + p.Path("apiserver.key"),
+		// The advertise address is loopback, which is no valid endpoint for
+		// the kubernetes Service; nothing in the sandbox uses the Service.
+		"--endpoint-reconciler-type=none",
+		"--profiling=false",
+		"-v=1",
+	}
+}
+
+// PodCIDR is the cluster CIDR the controller manager's node IPAM hands
+// /24s out of (kubeadm init --pod-network-cidr).
+const PodCIDR = "10.244.0.0/16"
+
+// Controllers are the controller manager's controllers: what the issue asks
+// for (bootstrap signer, token cleaner, CSR approving and signing,
+// deployments, replica sets, garbage collector, node lifecycle, service
+// accounts and their tokens) plus what a kubeadm cluster's behaviour relies
+// on around them: node IPAM (pod CIDRs for pod IPs), pod GC (pods of deleted
+// nodes), taint eviction (NoExecute taints), disruption (PDB status for the
+// eviction API), the CSR cleaner, the root CA publisher and namespaces.
+var Controllers = []string{
+	"bootstrap-signer-controller",
+	"token-cleaner-controller",
+	"certificatesigningrequest-approving-controller",
+	"certificatesigningrequest-signing-controller",
+	"certificatesigningrequest-cleaner-controller",
+	"deployment-controller",
+	"replicaset-controller",
+	"garbage-collector-controller",
+	"node-lifecycle-controller",
+	"serviceaccount-controller",
+	"serviceaccount-token-controller",
+	"node-ipam-controller",
+	"pod-garbage-collector-controller",
+	"taint-eviction-controller",
+	"disruption-controller",
+	"root-ca-certificate-publisher-controller",
+	"namespace-controller",
+}
+
+// ControllerManagerArgs are kube-controller-manager's flags as kubeadm sets
+// them, with the cluster CA as the CSR signer. NodeMonitorGracePeriod is how
+// long a node may miss heartbeats before it is NotReady (kubeadm: 40s).
+func ControllerManagerArgs(p *pki.PKI, kubeconfig string, port int, certDir, clusterName string, nodeMonitorGracePeriod time.Duration) []string {
+	return []string{
+		"--bind-address=127.0.0.1",
+		fmt.Sprintf("--secure-port=%d", port),
+		"--cert-dir=" + certDir,
+		"--kubeconfig=" + kubeconfig,
+		"--authentication-kubeconfig=" + kubeconfig,
+		"--authorization-kubeconfig=" + kubeconfig,
+		"--client-ca-file=" + p.Path("ca.crt"),
+		"--requestheader-client-ca-file=" + p.Path("front-proxy-ca.crt"),
+		"--cluster-signing-cert-file=" + p.Path("ca.crt"),
+		"--cluster-signing-key-file=" + p.Path("ca.key"),
+		"--root-ca-file=" + p.Path("ca.crt"),
+		"--service-account-private-key-file=" + p.Path("sa.key"),
+		"--use-service-account-credentials=true",
+		"--cluster-name=" + clusterName,
+		"--allocate-node-cidrs=true",
+		"--cluster-cidr=" + PodCIDR,
+		"--node-cidr-mask-size=24",
+		"--service-cluster-ip-range=" + pki.ServiceClusterIPRange,
+		"--controllers=" + strings.Join(Controllers, ","),
+		"--leader-elect=false",
+		fmt.Sprintf("--node-monitor-grace-period=%s", nodeMonitorGracePeriod),
+		"--node-monitor-period=2s",
+		"--profiling=false",
+		"-v=1",
+	}
+}
+
+// SchedulerArgs are fleet-scheduler's (kube-scheduler's) flags.
+func SchedulerArgs(config, kubeconfig string, port int, certDir string) []string {
+	return []string{
+		"--config=" + config,
+		"--bind-address=127.0.0.1",
+		fmt.Sprintf("--secure-port=%d", port),
+		"--cert-dir=" + certDir,
+		"--authentication-kubeconfig=" + kubeconfig,
+		"--authorization-kubeconfig=" + kubeconfig,
+		"-v=2",
+	}
+}
+
+// WaitReady polls the API server's /readyz with cfg until it answers ok.
+func WaitReady(ctx context.Context, cfg *rest.Config, p *proc.Process, timeout time.Duration) error {
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last error
+	for {
+		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		if err == nil && strings.TrimSpace(string(body)) == "ok" {
+			return nil
+		}
+		last = err
+		if exit := p.ExitError(); exit != nil {
+			return exit
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s not ready: %v", p.Name, last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// WaitHealthz polls https://127.0.0.1:port/healthz (a self-signed serving
+// certificate, so unverified) until it answers 200.
+func WaitHealthz(ctx context.Context, port int, p *proc.Process, timeout time.Duration) error {
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	defer client.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last error
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d/healthz", port), nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("healthz: %s", resp.Status)
+		}
+		last = err
+		if exit := p.ExitError(); exit != nil {
+			return exit
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s not healthy: %v", p.Name, last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// MotoInstallHint is printed when moto_server is missing.
+const MotoInstallHint = "moto_server not found on PATH or in ~/.pyenv/shims; install it with: pip install 'moto[server]'"
+
+// MotoBinary finds moto_server on PATH or in the pyenv shims directory.
+func MotoBinary() (string, error) {
+	if p, err := exec.LookPath("moto_server"); err == nil {
+		return p, nil
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		p := filepath.Join(home, ".pyenv", "shims", "moto_server")
+		if fileExists(p) {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s", MotoInstallHint)
+}
+
+// StartMoto starts moto_server on a free loopback port and waits until it
+// answers; it returns the endpoint URL.
+func StartMoto(ctx context.Context, logPath string) (*proc.Process, string, error) {
+	bin, err := MotoBinary()
+	if err != nil {
+		return nil, "", err
+	}
+	port, err := FreePort()
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := proc.Start(proc.Spec{
+		Name: "moto_server", Path: bin, Args: []string{"-H", "127.0.0.1", "-p", fmt.Sprint(port)},
+		Env: os.Environ(), LogPath: logPath,
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	endpoint := fmt.Sprintf("http://127.0.0.1:%d", port)
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/moto-api/", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			return p, endpoint, nil
+		}
+		if exit := p.ExitError(); exit != nil {
+			return nil, "", exit
+		}
+		select {
+		case <-ctx.Done():
+			p.Stop(5 * time.Second)
+			return nil, "", fmt.Errorf("moto_server on %s did not answer within 60s: %w", endpoint, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

@@ -25,6 +25,15 @@ type CloudProvider interface {
 	List(ctx context.Context) ([]*Machine, error)
 }
 
+// RegisteredHook is implemented by a CloudProvider with something to tidy
+// up once a claim's Node has registered (the EC2 provider revokes the
+// node's minted bootstrap token: the kubelet holds a client certificate by
+// then). The lifecycle controller calls it after registration; a failure
+// is logged, not retried.
+type RegisteredHook interface {
+	Registered(ctx context.Context, nc *karpv1.NodeClaim) error
+}
+
 // Machine is a live machine as the controllers need to see it.
 type Machine struct {
 	ProviderID string

@@ -18,10 +18,22 @@ import (
 
 // Create launches the claim's instance (or finds the one already launched
 // for it) and returns the claim with labels and status filled in.
+//
+// Create and Delete of one claim do not overlap: a Delete that came while
+// the launch was under way waits for it, and then finds its instance.
 func (p *Provider) Create(ctx context.Context, nc *karpv1.NodeClaim) (*karpv1.NodeClaim, error) {
+	defer p.lockClaim(nc.Name)()
 	class, err := p.nodeClass(nc)
 	if err != nil {
 		return nil, &cloudprovider.NodeClassNotReadyError{Err: err}
+	}
+	// Right after a start the catalogue may still be loading; wait for it
+	// (Get builds it or waits for the build under way) rather than report
+	// the claim's node class not ready and retry later.
+	if p.Catalog != nil && p.Catalog.Catalog != nil {
+		if _, err := p.Catalog.Catalog.Get(ctx); err != nil {
+			return nil, &cloudprovider.NodeClassNotReadyError{Err: fmt.Errorf("the instance-type catalogue is not loaded: %w", err)}
+		}
 	}
 	options, err := p.Pools.ClaimOptions(nc)
 	if err != nil {
@@ -45,6 +57,7 @@ func (p *Provider) Create(ctx context.Context, nc *karpv1.NodeClaim) (*karpv1.No
 		}
 		return nil, err
 	}
+	p.remember(nc, inst.ID)
 	for _, f := range inst.SkippedOfferings {
 		p.Catalog.MarkUnavailable(f.InstanceType, f.Zone, f.CapacityType, p.UnavailableTTL)
 	}
@@ -143,6 +156,12 @@ func candidates(options []*packing.PoolOption, capacityType string) []ec2.Candid
 
 // launched is the claim as its instance turned out: the labels of the
 // option it launched as, and the status a node of it will have.
+//
+// The labels are the option's node labels (what the Provisioner's filters
+// judged the node by): the offering's well-known labels plus the pool's -
+// template labels, the pool name and single-valued requirements on keys no
+// instance type defines (`team In [scan]` -> team=scan). Pods were packed
+// onto the claim because of them, so the Node must carry them all.
 func launched(nc *karpv1.NodeClaim, inst *ec2.Instance, options []*packing.PoolOption) *karpv1.NodeClaim {
 	out := nc.DeepCopy()
 	if out.Labels == nil {
@@ -150,7 +169,11 @@ func launched(nc *karpv1.NodeClaim, inst *ec2.Instance, options []*packing.PoolO
 	}
 	for _, o := range options {
 		if o.InstanceType == inst.Type && o.Zone == inst.Zone && o.CapacityType == inst.CapacityType {
-			for k, v := range o.Labels {
+			labels := o.Labels
+			if o.Node != nil && o.Node.Labels != nil {
+				labels = o.Node.Labels
+			}
+			for k, v := range labels {
 				out.Labels[k] = v
 			}
 			out.Status.Capacity = o.Capacity

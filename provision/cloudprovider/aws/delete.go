@@ -4,22 +4,32 @@ import (
 	"context"
 	"fmt"
 
+	"k8s.io/klog/v2"
+
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/cloudprovider"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/ec2"
 )
 
-// Delete terminates the claim's instance - the one in its status, else any
-// tagged with the claim (a launch that crashed before writing its status) -
-// then its launch template and its minted bootstrap token.
+// Delete terminates the claim's instance - the one in its status, the one
+// this process launched for it, and any tagged with the claim (a launch
+// that crashed before writing its status) - then its launch template and
+// its minted bootstrap token.
 func (p *Provider) Delete(ctx context.Context, nc *karpv1.NodeClaim) error {
+	defer p.lockClaim(nc.Name)()
 	ids := map[string]bool{}
 	if nc.Status.ProviderID != "" {
-		_, id, err := ec2.ParseProviderID(nc.Status.ProviderID)
-		if err != nil {
-			return fmt.Errorf("status.providerID: %w", err)
+		if _, id, err := ec2.ParseProviderID(nc.Status.ProviderID); err == nil {
+			ids[id] = true
+		} else {
+			// Not ours to parse (someone edited the status): the tags
+			// still name the claim's instances.
+			klog.FromContext(ctx).Info("Ignoring an unparsable status.providerID; terminating the instances tagged with the claim",
+				"nodeClaim", nc.Name, "providerID", nc.Status.ProviderID, "err", err.Error())
 		}
+	}
+	if id := p.remembered(nc); id != "" {
 		ids[id] = true
 	}
 	instances, err := p.EC2.List(ctx, p.ClusterName)
@@ -39,6 +49,21 @@ func (p *Provider) Delete(ctx context.Context, nc *karpv1.NodeClaim) error {
 	if err := p.EC2.DeleteLaunchTemplate(ctx, p.ClusterName, nc.Name); err != nil {
 		return fmt.Errorf("deleting launch template: %w", err)
 	}
+	if r, ok := p.Tokens.(bootstrap.Revoker); ok {
+		if err := r.Revoke(ctx, nc.Name); err != nil {
+			return fmt.Errorf("revoking bootstrap token: %w", err)
+		}
+	}
+	p.forget(nc)
+	return nil
+}
+
+var _ cloudprovider.RegisteredHook = &Provider{}
+
+// Registered revokes the bootstrap tokens minted for the claim's node: it
+// has joined, and a token left valid is one more credential to leak. (A
+// token source that does not own its tokens, SSM's, revokes nothing.)
+func (p *Provider) Registered(ctx context.Context, nc *karpv1.NodeClaim) error {
 	if r, ok := p.Tokens.(bootstrap.Revoker); ok {
 		if err := r.Revoke(ctx, nc.Name); err != nil {
 			return fmt.Errorf("revoking bootstrap token: %w", err)

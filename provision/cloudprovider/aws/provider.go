@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
+	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap"
 	ec2listers "github.com/fleet-scheduler/fleet-scheduler/provision/client/listers/ec2/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/cloudprovider"
@@ -34,6 +35,72 @@ type Provider struct {
 
 	mu          sync.Mutex
 	clusterInfo *bootstrap.ClusterInfo
+
+	locksMu sync.Mutex
+	locks   map[string]*claimLock
+	// launched remembers the instance this process launched (or found) for
+	// each claim until the claim's Delete: DescribeInstances is eventually
+	// consistent and may not list an instance launched a moment ago.
+	launched map[string]launchedInstance
+}
+
+type launchedInstance struct {
+	claimUID, instanceID string
+}
+
+func (p *Provider) remember(nc *karpv1.NodeClaim, instanceID string) {
+	p.locksMu.Lock()
+	defer p.locksMu.Unlock()
+	if p.launched == nil {
+		p.launched = map[string]launchedInstance{}
+	}
+	p.launched[nc.Name] = launchedInstance{claimUID: string(nc.UID), instanceID: instanceID}
+}
+
+// remembered is the instance launched for the claim, or "".
+func (p *Provider) remembered(nc *karpv1.NodeClaim) string {
+	p.locksMu.Lock()
+	defer p.locksMu.Unlock()
+	if l, ok := p.launched[nc.Name]; ok && (l.claimUID == string(nc.UID) || nc.UID == "") {
+		return l.instanceID
+	}
+	return ""
+}
+
+func (p *Provider) forget(nc *karpv1.NodeClaim) {
+	p.locksMu.Lock()
+	defer p.locksMu.Unlock()
+	delete(p.launched, nc.Name)
+}
+
+type claimLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+// lockClaim serialises the calls about one claim (Create and Delete run
+// in different controllers) and returns the unlock.
+func (p *Provider) lockClaim(name string) (unlock func()) {
+	p.locksMu.Lock()
+	if p.locks == nil {
+		p.locks = map[string]*claimLock{}
+	}
+	l := p.locks[name]
+	if l == nil {
+		l = &claimLock{}
+		p.locks[name] = l
+	}
+	l.refs++
+	p.locksMu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		p.locksMu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(p.locks, name)
+		}
+		p.locksMu.Unlock()
+	}
 }
 
 var _ cloudprovider.CloudProvider = &Provider{}

@@ -33,7 +33,9 @@ type Controller struct {
 	Nodes      corelisters.NodeLister
 	Cloud      cloudprovider.CloudProvider
 	Recorder   events.EventRecorder
-	// RegistrationTTL is how long a launched machine has to register its Node.
+	// RegistrationTTL is how long a claim has to register its Node: from
+	// launch, and from creation for a launch that keeps failing (15m when
+	// unset).
 	RegistrationTTL time.Duration
 	Now             func() time.Time
 }
@@ -75,6 +77,17 @@ func Register(ctl *controller.Controller, nodeClaims, nodes cache.SharedIndexInf
 		return err
 	}
 	return ctl.Watch(nodes)
+}
+
+// defaultRegistrationTTL stands in for an unset RegistrationTTL: zero
+// would give every claim up the moment it launched.
+const defaultRegistrationTTL = 15 * time.Minute
+
+func (c *Controller) registrationTTL() time.Duration {
+	if c.RegistrationTTL > 0 {
+		return c.RegistrationTTL
+	}
+	return defaultRegistrationTTL
 }
 
 func (c *Controller) now() time.Time {

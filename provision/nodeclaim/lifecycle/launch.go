@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -28,6 +29,11 @@ func (c *Controller) launch(ctx context.Context, nc *karpv1.NodeClaim) (controll
 	case err == nil:
 	case cloudprovider.IsNodeClassNotReady(err):
 		c.recordLaunchFailure(ctx, nc, metav1.ConditionUnknown, "NodeClassNotReady", err)
+		if left := c.launchTimeLeft(nc); left <= 0 {
+			return c.giveUpLaunch(ctx, nc, err)
+		} else if left < nodeClassRetry {
+			return controller.Result{RequeueAfter: left}, nil
+		}
 		return controller.Result{RequeueAfter: nodeClassRetry}, nil
 	case cloudprovider.IsInsufficientCapacity(err):
 		// No capacity for any of the claim's offerings: give the claim up so
@@ -41,11 +47,20 @@ func (c *Controller) launch(ctx context.Context, nc *karpv1.NodeClaim) (controll
 		return controller.Result{}, nil
 	default:
 		c.recordLaunchFailure(ctx, nc, metav1.ConditionFalse, "LaunchFailed", err)
+		if c.launchTimeLeft(nc) <= 0 {
+			return c.giveUpLaunch(ctx, nc, err)
+		}
 		return controller.Result{}, err
 	}
 
 	nc.Labels = created.Labels
 	updated, err := c.Karpenter.KarpenterV1().NodeClaims().Update(ctx, nc, metav1.UpdateOptions{})
+	if apierrors.IsNotFound(err) {
+		// The claim was deleted and released while its machine launched:
+		// nothing else will ever terminate that machine.
+		logger.Info("NodeClaim deleted during its launch; terminating the machine", "providerID", created.Status.ProviderID)
+		return controller.Result{}, c.Cloud.Delete(ctx, created)
+	}
 	if err != nil {
 		return controller.Result{}, err
 	}
@@ -62,7 +77,22 @@ func (c *Controller) launch(ctx context.Context, nc *karpv1.NodeClaim) (controll
 		"Launched %s %s in %s (%s)", updated.Labels[v1.LabelInstanceTypeStable], updated.Labels[karpv1.CapacityTypeLabelKey],
 		updated.Labels[v1.LabelTopologyZone], updated.Status.ProviderID)
 	logger.V(2).Info("Launched", "providerID", updated.Status.ProviderID, "instanceType", updated.Labels[v1.LabelInstanceTypeStable])
-	return controller.Result{RequeueAfter: c.RegistrationTTL}, nil
+	return controller.Result{RequeueAfter: c.registrationTTL()}, nil
+}
+
+// launchTimeLeft is how much of the registration TTL, counted from the
+// claim's creation as Karpenter counts it, is left for a launch that keeps
+// failing.
+func (c *Controller) launchTimeLeft(nc *karpv1.NodeClaim) time.Duration {
+	return c.registrationTTL() - c.now().Sub(nc.CreationTimestamp.Time)
+}
+
+// giveUpLaunch deletes a claim that could not be launched within the TTL,
+// so that its pods, nominated to a node that will not come, are
+// provisioned again from what is launchable now.
+func (c *Controller) giveUpLaunch(ctx context.Context, nc *karpv1.NodeClaim, err error) (controller.Result, error) {
+	return c.giveUp(ctx, nc, "LaunchTimeout",
+		fmt.Sprintf("the machine could not be launched within %s of the claim's creation: %v", c.registrationTTL(), err))
 }
 
 // recordLaunchFailure puts the failure on the claim as the Launched

@@ -12,6 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/cloudprovider"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/metrics"
 )
@@ -23,22 +24,25 @@ import (
 // registration TTL is given up: the claim is deleted, which terminates it.
 func (c *Controller) register(ctx context.Context, nc *karpv1.NodeClaim) (controller.Result, error) {
 	node, err := c.Nodes.Get(nc.Name)
-	if apierrors.IsNotFound(err) {
-		waited := c.now().Sub(transitioned(nc, karpv1.ConditionTypeLaunched).Time)
-		if waited < c.RegistrationTTL {
-			return controller.Result{RequeueAfter: c.RegistrationTTL - waited}, nil
-		}
-		return c.giveUp(ctx, nc, "RegistrationTimeout",
-			fmt.Sprintf("the node did not register within %s of launch; check the instance's console output and that its bootstrap token is valid", c.RegistrationTTL))
-	}
-	if err != nil {
+	if err != nil && !apierrors.IsNotFound(err) {
 		return controller.Result{}, err
 	}
-	if node.Spec.ProviderID != "" && nc.Status.ProviderID != "" && node.Spec.ProviderID != nc.Status.ProviderID {
-		// A node of that name from another machine: never adopt it.
-		c.Recorder.Eventf(nc, nil, v1.EventTypeWarning, "ProviderIDMismatch", "Register",
-			"Node %s has provider ID %s, the claim's machine is %s; not registering it", node.Name, node.Spec.ProviderID, nc.Status.ProviderID)
-		return controller.Result{RequeueAfter: c.RegistrationTTL}, nil
+	if err == nil && node.Spec.ProviderID != "" && nc.Status.ProviderID != "" && node.Spec.ProviderID != nc.Status.ProviderID {
+		// A node of that name from another machine: never adopt it. The
+		// claim's own machine has not registered, so liveness still applies.
+		if err := c.recordMismatch(ctx, nc, node); err != nil {
+			return controller.Result{}, err
+		}
+		node = nil
+	}
+	if node == nil {
+		ttl := c.registrationTTL()
+		waited := c.now().Sub(transitioned(nc, karpv1.ConditionTypeLaunched).Time)
+		if waited < ttl {
+			return controller.Result{RequeueAfter: ttl - waited}, nil
+		}
+		return c.giveUp(ctx, nc, "RegistrationTimeout",
+			fmt.Sprintf("the node did not register within %s of launch; check the instance's console output and that its bootstrap token is valid", ttl))
 	}
 	if err := c.syncNode(ctx, nc); err != nil {
 		return controller.Result{}, err
@@ -50,10 +54,38 @@ func (c *Controller) register(ctx context.Context, nc *karpv1.NodeClaim) (contro
 	}
 	metrics.NodeClaimsRegistered.WithLabelValues(nc.Labels[karpv1.NodePoolLabelKey]).Inc()
 	klog.FromContext(ctx).V(2).Info("Registered", "nodeClaim", nc.Name, "node", node.Name)
+	if hook, ok := c.Cloud.(cloudprovider.RegisteredHook); ok {
+		if err := hook.Registered(ctx, nc); err != nil {
+			klog.FromContext(ctx).Error(err, "Tidying up after registration failed", "nodeClaim", nc.Name)
+		}
+	}
 	return c.initialize(ctx, nc)
 }
 
+// recordMismatch says once, as the Registered condition and an event, that
+// the Node of the claim's name belongs to another machine. (The Node's
+// heartbeats requeue the claim; they must not repeat the event each time.)
+func (c *Controller) recordMismatch(ctx context.Context, nc *karpv1.NodeClaim, node *v1.Node) error {
+	const reason = "ProviderIDMismatch"
+	msg := fmt.Sprintf("Node %s has provider ID %s, the claim's machine is %s; not registering it", node.Name, node.Spec.ProviderID, nc.Status.ProviderID)
+	if cur := nc.GetCondition(karpv1.ConditionTypeRegistered); cur != nil && cur.Reason == reason && cur.Message == msg {
+		return nil
+	}
+	setCondition(nc, karpv1.ConditionTypeRegistered, metav1.ConditionFalse, reason, msg)
+	if _, err := c.Karpenter.KarpenterV1().NodeClaims().UpdateStatus(ctx, nc, metav1.UpdateOptions{}); err != nil {
+		return err
+	}
+	c.Recorder.Eventf(nc, node, v1.EventTypeWarning, reason, "Register", "%s", msg)
+	return nil
+}
+
 // syncNode writes the claim onto its Node, retrying on conflicts with the kubelet's own updates.
+//
+// The claim's taints and startup taints are added unless the Node opts out
+// with karpenter.sh/do-not-sync-taints=true (as in Karpenter). Startup taints
+// are added only by the first sync: once the Node carries the registered
+// label, a startup taint it lacks was removed by whatever owns it and is not
+// put back.
 func (c *Controller) syncNode(ctx context.Context, nc *karpv1.NodeClaim) error {
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		node, err := c.Kube.CoreV1().Nodes().Get(ctx, nc.Name, metav1.GetOptions{})
@@ -63,6 +95,10 @@ func (c *Controller) syncNode(ctx context.Context, nc *karpv1.NodeClaim) error {
 		if node.Labels == nil {
 			node.Labels = map[string]string{}
 		}
+		if node.Spec.ProviderID != "" && nc.Status.ProviderID != "" && node.Spec.ProviderID != nc.Status.ProviderID {
+			return fmt.Errorf("node %s now has provider ID %s, the claim's machine is %s", node.Name, node.Spec.ProviderID, nc.Status.ProviderID)
+		}
+		registeredBefore := node.Labels[karpv1.NodeRegisteredLabelKey] == "true"
 		for k, v := range nc.Labels {
 			node.Labels[k] = v
 		}
@@ -71,9 +107,15 @@ func (c *Controller) syncNode(ctx context.Context, nc *karpv1.NodeClaim) error {
 			node.Spec.ProviderID = nc.Status.ProviderID
 		}
 		node.Spec.Taints = withoutTaint(node.Spec.Taints, karpv1.UnregisteredTaintKey)
-		for _, t := range append(append([]v1.Taint{}, nc.Spec.Taints...), nc.Spec.StartupTaints...) {
-			if !hasTaint(node.Spec.Taints, t) && !isStartupTaintGone(nc, node, t) {
-				node.Spec.Taints = append(node.Spec.Taints, t)
+		if node.Labels[karpv1.NodeDoNotSyncTaintsLabelKey] != "true" {
+			want := append([]v1.Taint{}, nc.Spec.Taints...)
+			if !registeredBefore {
+				want = append(want, nc.Spec.StartupTaints...)
+			}
+			for _, t := range want {
+				if !hasTaint(node.Spec.Taints, t) {
+					node.Spec.Taints = append(node.Spec.Taints, t)
+				}
 			}
 		}
 		if !ownedBy(node, nc) {
@@ -85,12 +127,6 @@ func (c *Controller) syncNode(ctx context.Context, nc *karpv1.NodeClaim) error {
 		_, err = c.Kube.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{})
 		return err
 	})
-}
-
-// isStartupTaintGone is true for a startup taint the node already shed:
-// once registered, nothing puts it back.
-func isStartupTaintGone(nc *karpv1.NodeClaim, node *v1.Node, t v1.Taint) bool {
-	return node.Labels[karpv1.NodeRegisteredLabelKey] == "true" && hasTaint(nc.Spec.StartupTaints, t)
 }
 
 // giveUp deletes a claim that will not become a node; its pods are

@@ -53,11 +53,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Resu
 		return controller.Result{}, nil
 	}
 	logger := klog.FromContext(ctx).WithValues("nodeClaim", nc.Name)
-	nodeName := nc.Status.NodeName
-	if nodeName == "" {
-		nodeName = nc.Name
-	}
-	if err := c.Kube.CoreV1().Nodes().Delete(ctx, nodeName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+	if err := c.deleteNode(ctx, nc); err != nil {
 		return controller.Result{}, err
 	}
 	if err := c.Cloud.Delete(ctx, nc); err != nil {
@@ -70,6 +66,66 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Resu
 	metrics.NodeClaimsTerminated.WithLabelValues(nc.Labels[karpv1.NodePoolLabelKey]).Inc()
 	logger.V(2).Info("Terminated", "providerID", nc.Status.ProviderID)
 	return controller.Result{}, nil
+}
+
+// deleteNode deletes the claim's Node: the one it registered, else the
+// Node of its name if that is its machine's. A Node of the claim's name
+// that belongs to another machine is left alone.
+func (c *Controller) deleteNode(ctx context.Context, nc *karpv1.NodeClaim) error {
+	nodeName := nc.Status.NodeName
+	if nodeName == "" {
+		nodeName = nc.Name
+	}
+	node, err := c.Kube.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	mine, err := c.isClaimsNode(ctx, nc, node)
+	if err != nil {
+		return err
+	}
+	if !mine {
+		klog.FromContext(ctx).V(2).Info("Leaving a Node of the claim's name that belongs to another machine",
+			"nodeClaim", nc.Name, "node", node.Name, "providerID", node.Spec.ProviderID)
+		return nil
+	}
+	// The UID precondition keeps a Node re-registered since the Get.
+	err = c.Kube.CoreV1().Nodes().Delete(ctx, node.Name, metav1.DeleteOptions{Preconditions: metav1.NewUIDPreconditions(string(node.UID))})
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil
+	}
+	return err
+}
+
+// isClaimsNode reports whether the Node is the claim's: linked to it at
+// registration, or not (yet) claimed by any machine, or showing the
+// provider ID of the claim's machine - from the claim's status or, when a
+// launch never wrote it, from the instances tagged with the claim.
+func (c *Controller) isClaimsNode(ctx context.Context, nc *karpv1.NodeClaim, node *v1.Node) (bool, error) {
+	for _, o := range node.OwnerReferences {
+		if o.UID == nc.UID {
+			return true, nil
+		}
+	}
+	if nc.Status.NodeName == node.Name || node.Spec.ProviderID == "" || node.Spec.ProviderID == nc.Status.ProviderID {
+		return true, nil
+	}
+	if nc.Status.ProviderID != "" {
+		return false, nil
+	}
+	machines, err := c.Cloud.List(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, m := range machines {
+		if m.NodeClaim == nc.Name && m.ProviderID == node.Spec.ProviderID {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func hasFinalizer(nc *karpv1.NodeClaim) bool {

@@ -39,7 +39,7 @@ func (s *Source) build(np *karpv1.NodePool, class *ec2v1.EC2NodeClass, classErr 
 		pool.Unavailable = err.Error()
 		return pool
 	}
-	options = inZones(options, class)
+	options = launchable(options, class)
 	pool.Labels = poolLabels(np, options)
 	selector, err := requirementsSelector(tmpl.Spec.Requirements)
 	if err != nil {
@@ -48,7 +48,7 @@ func (s *Source) build(np *karpv1.NodePool, class *ec2v1.EC2NodeClass, classErr 
 	}
 	pool.Options = packing.NewPoolOptions(options, pool.Labels, selector)
 	if len(pool.Options) == 0 {
-		pool.Unavailable = fmt.Sprintf("no instance offering in the zones of EC2NodeClass %q satisfies its requirements", class.Name)
+		pool.Unavailable = fmt.Sprintf("no instance offering in the zones and architectures of EC2NodeClass %q satisfies its requirements", class.Name)
 		return pool
 	}
 	pool.Daemons = daemons(daemonSets, pool)
@@ -58,15 +58,25 @@ func (s *Source) build(np *karpv1.NodePool, class *ec2v1.EC2NodeClass, classErr 
 	return pool
 }
 
-// inZones keeps the options in zones where the node class has a subnet.
-func inZones(options []*packing.Option, class *ec2v1.EC2NodeClass) []*packing.Option {
-	zones := map[string]bool{}
+// launchable keeps the options the node class can launch: in a zone where
+// it has a subnet, of an architecture it has an image for.
+func launchable(options []*packing.Option, class *ec2v1.EC2NodeClass) []*packing.Option {
+	zones, arches := map[string]bool{}, map[string]bool{}
 	for _, s := range class.Status.Subnets {
 		zones[s.Zone] = true
 	}
+	for _, ami := range class.Status.AMIs {
+		for _, r := range ami.Requirements {
+			if r.Key == v1.LabelArchStable && r.Operator == v1.NodeSelectorOpIn {
+				for _, a := range r.Values {
+					arches[a] = true
+				}
+			}
+		}
+	}
 	out := make([]*packing.Option, 0, len(options))
 	for _, o := range options {
-		if zones[o.Zone] {
+		if zones[o.Zone] && arches[o.Labels[v1.LabelArchStable]] {
 			out = append(out, o)
 		}
 	}

@@ -94,6 +94,7 @@ func operatorOptions(args *config.ProvisionerArgs) operator.Options {
 		TokenTTL:                args.Bootstrap.TokenTTL.Duration,
 		RegistrationTTL:         args.RegistrationTTL.Duration,
 		VMMemoryOverheadPercent: args.VMMemoryOverheadPercent,
+		DisruptionInterval:      args.DisruptionInterval.Duration,
 		LeaseNamespace:          leaseNamespace,
 	}
 }

@@ -12,6 +12,7 @@ import (
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned"
 	karplisters "github.com/fleet-scheduler/fleet-scheduler/provision/client/listers/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/disruption"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
 )
 
@@ -54,6 +55,12 @@ func NewNodeClaim(np *karpv1.NodePool, spec packing.ClaimSpec) *karpv1.NodeClaim
 		BlockOwnerDeletion: ptr.To(true),
 	}}
 	nc.Finalizers = []string{karpv1.TerminationFinalizer}
+	// The template's hash, for drift: a claim made from an older template is replaced.
+	if nc.Annotations == nil {
+		nc.Annotations = map[string]string{}
+	}
+	nc.Annotations[karpv1.NodePoolHashAnnotationKey] = disruption.TemplateHash(np)
+	nc.Annotations[karpv1.NodePoolHashVersionAnnotationKey] = disruption.NodePoolHashVersion
 	nc.Spec.Resources.Requests = spec.Requests
 
 	types, zones, capacityTypes := narrowed(spec.Options)

@@ -10,8 +10,10 @@ import (
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
@@ -38,6 +40,8 @@ type Options struct {
 	TokenTTL                time.Duration
 	RegistrationTTL         time.Duration
 	VMMemoryOverheadPercent float64
+	// DisruptionInterval is the period of the scale-down loop.
+	DisruptionInterval time.Duration
 	// LeaseNamespace and LeaseName name the Lease the controllers run under
 	// (the scheduler's own leader election is separate).
 	LeaseNamespace, LeaseName string
@@ -134,7 +138,15 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Operator, error)
 		UnavailableTTL: 3 * time.Minute,
 	}
 	o.broadcaster = events.NewBroadcaster(&events.EventSinkImpl{Interface: kube.EventsV1()})
-	o.Recorder = o.broadcaster.NewRecorder(clientscheme.Scheme, "fleet-scheduler")
+	// Events regard our objects and core ones (Nodes, Pods): the scheme knows both.
+	eventScheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(eventScheme); err != nil {
+		return nil, err
+	}
+	if err := clientscheme.AddToScheme(eventScheme); err != nil {
+		return nil, err
+	}
+	o.Recorder = o.broadcaster.NewRecorder(eventScheme, "fleet-scheduler")
 	klog.FromContext(ctx).V(2).Info("Provisioning configured", "cluster", opts.ClusterName, "region", awsCfg.Region,
 		"bootstrap", fmt.Sprintf("%T", o.Tokens))
 	return o, nil

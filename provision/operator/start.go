@@ -14,6 +14,9 @@ import (
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/disruption"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/drain"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/nodeclaim/garbagecollection"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodeclaim/lifecycle"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodeclaim/termination"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodeclass"
@@ -28,7 +31,7 @@ func (o *Operator) Start(ctx context.Context) error {
 		return err
 	}
 	o.broadcaster.StartRecordingToSink(ctx.Done())
-	controllers, err := o.controllers()
+	controllers, err := o.controllers(ctx)
 	if err != nil {
 		return err
 	}
@@ -73,7 +76,7 @@ func (o *Operator) checkCRDs() error {
 	return nil
 }
 
-func (o *Operator) controllers() ([]*controller.Controller, error) {
+func (o *Operator) controllers(ctx context.Context) ([]*controller.Controller, error) {
 	karp := o.Informers.Karpenter().V1()
 	claims := karp.NodeClaims().Informer()
 	nodes := o.KubeInformers.Core().V1().Nodes()
@@ -88,8 +91,14 @@ func (o *Operator) controllers() ([]*controller.Controller, error) {
 	if err := lifecycle.Register(lc, claims, nodes.Informer()); err != nil {
 		return nil, err
 	}
+	pods := o.KubeInformers.Core().V1().Pods().Informer()
+	if err := drain.AddPodIndexers(pods); err != nil {
+		return nil, err
+	}
+	drainer := &drain.Drainer{Kube: o.Kube, Pods: pods.GetIndexer(), Recorder: o.Recorder}
 	tc := controller.New(termination.Name, &termination.Controller{
 		Karpenter: o.Karpenter, Kube: o.Kube, NodeClaims: karp.NodeClaims().Lister(), Cloud: o.Cloud, Recorder: o.Recorder,
+		Drainer: drainer,
 	})
 	if err := tc.Watch(claims); err != nil {
 		return nil, err
@@ -105,7 +114,21 @@ func (o *Operator) controllers() ([]*controller.Controller, error) {
 	if err := status.Register(ps, karp.NodePools().Informer(), claims, classes.Informer()); err != nil {
 		return nil, err
 	}
-	return []*controller.Controller{lc, tc, nc, ps}, nil
+	d, err := disruption.New(ctx, disruption.Options{Karpenter: o.Karpenter, Kube: o.Kube,
+		KarpenterInformers: o.Informers, KubeInformers: o.KubeInformers, Recorder: o.Recorder,
+		Interval: o.opts.DisruptionInterval})
+	if err != nil {
+		return nil, err
+	}
+	dc := controller.New(disruption.Name, d)
+	pe := controller.New(disruption.PodEventsName, d.PodEvents())
+	if err := d.Register(dc, pe); err != nil {
+		return nil, err
+	}
+	gc := &garbagecollection.Controller{Karpenter: o.Karpenter, NodeClaims: karp.NodeClaims().Lister(), Cloud: o.Cloud, Recorder: o.Recorder}
+	gcc := controller.New(garbagecollection.Name, gc)
+	gc.Register(gcc)
+	return []*controller.Controller{lc, tc, nc, ps, dc, pe, gcc}, nil
 }
 
 // leaderElect runs the controllers while this process holds the Lease. On

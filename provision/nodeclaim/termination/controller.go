@@ -6,6 +6,7 @@ package termination
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -21,6 +22,7 @@ import (
 	karplisters "github.com/fleet-scheduler/fleet-scheduler/provision/client/listers/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/cloudprovider"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/drain"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/metrics"
 )
 
@@ -34,6 +36,8 @@ type Controller struct {
 	NodeClaims karplisters.NodeClaimLister
 	Cloud      cloudprovider.CloudProvider
 	Recorder   events.EventRecorder
+	// Drainer empties the Node before it is deleted; nil deletes it at once.
+	Drainer *drain.Drainer
 }
 
 // Reconcile deletes the claim's Node and machine, then releases the claim.
@@ -53,6 +57,9 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Resu
 		return controller.Result{}, nil
 	}
 	logger := klog.FromContext(ctx).WithValues("nodeClaim", nc.Name)
+	if done, after, err := c.drain(ctx, nc); err != nil || !done {
+		return controller.Result{RequeueAfter: after}, err
+	}
 	if err := c.deleteNode(ctx, nc); err != nil {
 		return controller.Result{}, err
 	}
@@ -66,6 +73,48 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Resu
 	metrics.NodeClaimsTerminated.WithLabelValues(nc.Labels[karpv1.NodePoolLabelKey]).Inc()
 	logger.V(2).Info("Terminated", "providerID", nc.Status.ProviderID)
 	return controller.Result{}, nil
+}
+
+// drain empties the claim's own Node through the Eviction API before it
+// goes. A Node of its name that is another machine's is left alone, and a
+// claim whose instance is gone is not drained: its pods could never stop.
+func (c *Controller) drain(ctx context.Context, nc *karpv1.NodeClaim) (bool, time.Duration, error) {
+	if c.Drainer == nil {
+		return true, 0, nil
+	}
+	name := nc.Status.NodeName
+	if name == "" {
+		name = nc.Name
+	}
+	node, err := c.Kube.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return true, 0, nil
+	}
+	if err != nil {
+		return false, 0, err
+	}
+	if mine, err := c.isClaimsNode(ctx, nc, node); err != nil || !mine {
+		return err == nil, 0, err
+	}
+	if nc.Status.ProviderID != "" && !nodeReady(node) { // ask EC2 only when the kubelet looks dead
+		if _, err := c.Cloud.Get(ctx, nc.Status.ProviderID); cloudprovider.IsNotFound(err) {
+			return true, 0, nil
+		}
+	}
+	st, err := c.Drainer.Drain(ctx, node.Name, nc)
+	if err != nil {
+		return false, 0, err
+	}
+	return st.Done, st.RequeueAfter, nil
+}
+
+func nodeReady(node *v1.Node) bool {
+	for _, c := range node.Status.Conditions {
+		if c.Type == v1.NodeReady {
+			return c.Status == v1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // deleteNode deletes the claim's Node: the one it registered, else the

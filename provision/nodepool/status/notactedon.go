@@ -26,12 +26,7 @@ func NotActedOn(spec *karpv1.NodePoolSpec) []string {
 	add(len(minValuesKeys(tmpl.Requirements)) > 0, "spec.template.spec.requirements[].minValues ("+strings.Join(minValuesKeys(tmpl.Requirements), ", ")+")")
 	add(spec.Replicas != nil, "spec.replicas (static NodePools)")
 	add(hasLimit(spec.Limits, resourceNodes), "spec.limits.nodes (claims carry no node count yet)")
-	add(spec.Disruption.ConsolidationPolicy == karpv1.ConsolidationPolicyBalanced, "spec.disruption.consolidationPolicy: Balanced")
-	// Scale-down has not landed: nothing consolidates, expires or drains nodes yet.
-	add(!spec.Disruption.ConsolidateAfter.IsNever(), "spec.disruption.consolidateAfter")
-	add(!defaultBudgets(spec.Disruption.Budgets), "spec.disruption.budgets")
-	add(!tmpl.ExpireAfter.IsNever(), "spec.template.spec.expireAfter")
-	add(tmpl.TerminationGracePeriod != nil, "spec.template.spec.terminationGracePeriod")
+	add(spec.Disruption.ConsolidationPolicy == karpv1.ConsolidationPolicyBalanced, "spec.disruption.consolidationPolicy: Balanced (treated as WhenEmpty)")
 	return out
 }
 
@@ -48,14 +43,4 @@ func minValuesKeys(reqs []karpv1.NodeSelectorRequirementWithMinValues) []string 
 func hasLimit(limits karpv1.Limits, name v1.ResourceName) bool {
 	_, ok := limits[name]
 	return ok
-}
-
-// defaultBudgets is true for no budgets or the API default, one budget of
-// 10% at all times for all reasons: not a choice worth reporting.
-func defaultBudgets(budgets []karpv1.Budget) bool {
-	if len(budgets) == 0 {
-		return true
-	}
-	b := budgets[0]
-	return len(budgets) == 1 && b.Nodes == "10%" && b.Schedule == nil && b.Duration == nil && len(b.Reasons) == 0
 }

@@ -1,0 +1,185 @@
+package disruption
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"strconv"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+
+	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
+	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+)
+
+// NodePoolHashVersion is the version of TemplateHash. A claim annotated
+// with another version is not judged by its hash (as Karpenter does when
+// its hashing changes), so changing the hash never rolls every node.
+const NodePoolHashVersion = "v1"
+
+// TemplateHash is the hash of the parts of a NodePool's template that a
+// node is made from and cannot change afterwards: the template's labels and
+// annotations, taints, startup taints, node class, expireAfter and
+// terminationGracePeriod. A claim made from the pool carries it in
+// karpenter.sh/nodepool-hash (with karpenter.sh/nodepool-hash-version
+// NodePoolHashVersion); when the pool's hash moves on, the claim has
+// drifted. Requirements are left out: a claim drifts on them only when its
+// labels no longer satisfy them (see requirementsDrift), so widening a
+// pool's instance types does not replace its nodes.
+func TemplateHash(np *karpv1.NodePool) string {
+	t := np.Spec.Template
+	hashed := struct {
+		Labels                 map[string]string          `json:"labels,omitempty"`
+		Annotations            map[string]string          `json:"annotations,omitempty"`
+		Taints                 []v1.Taint                 `json:"taints,omitempty"`
+		StartupTaints          []v1.Taint                 `json:"startupTaints,omitempty"`
+		NodeClassRef           *karpv1.NodeClassReference `json:"nodeClassRef,omitempty"`
+		ExpireAfter            string                     `json:"expireAfter"`
+		TerminationGracePeriod string                     `json:"terminationGracePeriod,omitempty"`
+	}{
+		Labels:        t.Labels,
+		Annotations:   t.Annotations,
+		Taints:        sortedTaints(t.Spec.Taints),
+		StartupTaints: sortedTaints(t.Spec.StartupTaints),
+		NodeClassRef:  t.Spec.NodeClassRef,
+		ExpireAfter:   canonicalDuration(t.Spec.ExpireAfter),
+	}
+	if t.Spec.TerminationGracePeriod != nil {
+		hashed.TerminationGracePeriod = t.Spec.TerminationGracePeriod.Duration.String()
+	}
+	// encoding/json writes map keys sorted: the bytes are canonical.
+	b, err := json.Marshal(hashed)
+	if err != nil {
+		return ""
+	}
+	h := fnv.New64a()
+	_, _ = h.Write(b)
+	return strconv.FormatUint(h.Sum64(), 10)
+}
+
+func canonicalDuration(d karpv1.NillableDuration) string {
+	if d.IsNever() {
+		return karpv1.Never
+	}
+	return d.Duration.String()
+}
+
+// sortedTaints orders taints so that their order does not change the hash;
+// a taint's TimeAdded is not part of what a node is made from.
+func sortedTaints(taints []v1.Taint) []v1.Taint {
+	if len(taints) == 0 {
+		return nil
+	}
+	out := make([]v1.Taint, len(taints))
+	for i, t := range taints {
+		out[i] = v1.Taint{Key: t.Key, Value: t.Value, Effect: t.Effect}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Key != out[j].Key {
+			return out[i].Key < out[j].Key
+		}
+		if out[i].Effect != out[j].Effect {
+			return out[i].Effect < out[j].Effect
+		}
+		return out[i].Value < out[j].Value
+	})
+	return out
+}
+
+// Drift reasons, as the Drifted condition's reason.
+const (
+	DriftReasonNodePool     = "NodePoolDrifted"
+	DriftReasonRequirements = "RequirementsDrifted"
+	DriftReasonAMI          = "AMIDrifted"
+)
+
+// drift says whether and why a claim no longer matches what its pool (and
+// its node class) would make today; "" when it does, or when that cannot be
+// told.
+func drift(nc *karpv1.NodeClaim, np *karpv1.NodePool, poolHash string, class *ec2v1.EC2NodeClass) (reason, message string) {
+	if h, ok := nc.Annotations[karpv1.NodePoolHashAnnotationKey]; ok &&
+		nc.Annotations[karpv1.NodePoolHashVersionAnnotationKey] == NodePoolHashVersion && h != poolHash {
+		return DriftReasonNodePool, fmt.Sprintf("NodePool %s's template changed since the claim was made (hash %s, now %s)", np.Name, h, poolHash)
+	}
+	if msg := requirementsDrift(nc, np); msg != "" {
+		return DriftReasonRequirements, msg
+	}
+	if msg := amiDrift(nc, class); msg != "" {
+		return DriftReasonAMI, msg
+	}
+	return "", ""
+}
+
+// requirementsDrift reports a requirement of the pool that the claim's
+// labels no longer satisfy (an instance type, zone or capacity type taken
+// out of the pool, for example). Requirements on labels the claim does not
+// carry are not judged.
+func requirementsDrift(nc *karpv1.NodeClaim, np *karpv1.NodePool) string {
+	for _, r := range np.Spec.Template.Spec.Requirements {
+		v, has := nc.Labels[r.Key]
+		ok := true
+		switch r.Operator {
+		case v1.NodeSelectorOpIn:
+			ok = !has || contains(r.Values, v)
+		case v1.NodeSelectorOpNotIn:
+			ok = !has || !contains(r.Values, v)
+		case v1.NodeSelectorOpDoesNotExist:
+			ok = !has
+		case v1.NodeSelectorOpGt, v1.NodeSelectorOpLt, "Gte", "Lte":
+			ok = !has || compareInt(v, r.Operator, r.Values)
+		}
+		if !ok {
+			return fmt.Sprintf("label %s=%q no longer satisfies NodePool %s's requirement %s %s %v", r.Key, v, np.Name, r.Key, r.Operator, r.Values)
+		}
+	}
+	return ""
+}
+
+func compareInt(v string, op v1.NodeSelectorOperator, values []string) bool {
+	if len(values) != 1 {
+		return true
+	}
+	have, err1 := strconv.ParseInt(v, 10, 64)
+	want, err2 := strconv.ParseInt(values[0], 10, 64)
+	if err1 != nil || err2 != nil {
+		return true
+	}
+	switch op {
+	case v1.NodeSelectorOpGt:
+		return have > want
+	case v1.NodeSelectorOpLt:
+		return have < want
+	case "Gte":
+		return have >= want
+	case "Lte":
+		return have <= want
+	}
+	return true
+}
+
+// amiDrift reports a claim whose instance runs an image its EC2NodeClass no
+// longer resolves to. Nothing is judged while the class is unknown, not
+// Ready or resolves no image.
+func amiDrift(nc *karpv1.NodeClaim, class *ec2v1.EC2NodeClass) string {
+	if class == nil || nc.Status.ImageID == "" || len(class.Status.AMIs) == 0 ||
+		!meta.IsStatusConditionTrue(class.Status.Conditions, ec2v1.ConditionTypeReady) {
+		return ""
+	}
+	for _, ami := range class.Status.AMIs {
+		if ami.ID == nc.Status.ImageID {
+			return ""
+		}
+	}
+	return fmt.Sprintf("image %s is no longer among EC2NodeClass %s's resolved AMIs", nc.Status.ImageID, class.Name)
+}
+
+func contains(values []string, v string) bool {
+	for _, x := range values {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,116 @@
+package disruption
+
+import (
+	"strings"
+	"testing"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
+	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+)
+
+func testPool() *karpv1.NodePool {
+	return &karpv1.NodePool{
+		ObjectMeta: metav1.ObjectMeta{Name: "default"},
+		Spec: karpv1.NodePoolSpec{Template: karpv1.NodeClaimTemplate{
+			ObjectMeta: karpv1.ObjectMeta{Labels: map[string]string{"managed-by": "karpenter"}},
+			Spec: karpv1.NodeClaimTemplateSpec{
+				Taints: []v1.Taint{{Key: "a", Effect: v1.TaintEffectNoSchedule}, {Key: "b", Value: "x", Effect: v1.TaintEffectNoExecute}},
+				Requirements: []karpv1.NodeSelectorRequirementWithMinValues{
+					{Key: v1.LabelInstanceTypeStable, Operator: v1.NodeSelectorOpIn, Values: []string{"t3.medium", "t3.large"}},
+					{Key: "karpenter.k8s.aws/instance-cpu", Operator: v1.NodeSelectorOpGt, Values: []string{"1"}},
+				},
+				NodeClassRef: &karpv1.NodeClassReference{Group: "karpenter.k8s.aws", Kind: "EC2NodeClass", Name: "default"},
+				ExpireAfter:  karpv1.MustParseNillableDuration("720h"),
+			},
+		}},
+	}
+}
+
+func TestTemplateHash(t *testing.T) {
+	base := TemplateHash(testPool())
+	if base == "" {
+		t.Fatal("empty hash")
+	}
+	same := testPool()
+	same.Spec.Template.Spec.Taints = []v1.Taint{same.Spec.Template.Spec.Taints[1], same.Spec.Template.Spec.Taints[0]}
+	same.Spec.Template.Spec.ExpireAfter = karpv1.MustParseNillableDuration("720h0m0s")
+	same.Spec.Template.Spec.Requirements = nil // requirements are judged apart
+	same.Spec.Weight = new(int32)
+	if got := TemplateHash(same); got != base {
+		t.Errorf("hash changed by taint order, duration spelling, requirements or weight: %s != %s", got, base)
+	}
+	for name, change := range map[string]func(*karpv1.NodePool){
+		"label":      func(np *karpv1.NodePool) { np.Spec.Template.Labels["team"] = "x" },
+		"annotation": func(np *karpv1.NodePool) { np.Spec.Template.Annotations = map[string]string{"a": "b"} },
+		"taint":      func(np *karpv1.NodePool) { np.Spec.Template.Spec.Taints[0].Value = "v" },
+		"startup": func(np *karpv1.NodePool) {
+			np.Spec.Template.Spec.StartupTaints = []v1.Taint{{Key: "s", Effect: v1.TaintEffectNoSchedule}}
+		},
+		"node class":  func(np *karpv1.NodePool) { np.Spec.Template.Spec.NodeClassRef.Name = "other" },
+		"expireAfter": func(np *karpv1.NodePool) { np.Spec.Template.Spec.ExpireAfter = karpv1.NillableDuration{} },
+		"tgp": func(np *karpv1.NodePool) {
+			np.Spec.Template.Spec.TerminationGracePeriod = &metav1.Duration{Duration: 1}
+		},
+	} {
+		np := testPool()
+		change(np)
+		if TemplateHash(np) == base {
+			t.Errorf("%s: hash did not change", name)
+		}
+	}
+}
+
+func TestDrift(t *testing.T) {
+	np := testPool()
+	hash := TemplateHash(np)
+	claim := func(mod func(*karpv1.NodeClaim)) *karpv1.NodeClaim {
+		nc := &karpv1.NodeClaim{
+			ObjectMeta: metav1.ObjectMeta{Name: "c", Annotations: map[string]string{
+				karpv1.NodePoolHashAnnotationKey: hash, karpv1.NodePoolHashVersionAnnotationKey: NodePoolHashVersion}, Labels: map[string]string{
+				v1.LabelInstanceTypeStable: "t3.medium", "karpenter.k8s.aws/instance-cpu": "2"}},
+			Status: karpv1.NodeClaimStatus{ImageID: "ami-1"},
+		}
+		if mod != nil {
+			mod(nc)
+		}
+		return nc
+	}
+	ready := &ec2v1.EC2NodeClass{ObjectMeta: metav1.ObjectMeta{Name: "default"}, Status: ec2v1.EC2NodeClassStatus{
+		AMIs:       []ec2v1.AMI{{ID: "ami-1"}},
+		Conditions: []metav1.Condition{{Type: ec2v1.ConditionTypeReady, Status: metav1.ConditionTrue}},
+	}}
+	moved := ready.DeepCopy()
+	moved.Status.AMIs = []ec2v1.AMI{{ID: "ami-2"}}
+	for _, tc := range []struct {
+		name  string
+		nc    *karpv1.NodeClaim
+		class *ec2v1.EC2NodeClass
+		want  string
+	}{
+		{name: "current", nc: claim(nil), class: ready},
+		{name: "template changed", nc: claim(func(nc *karpv1.NodeClaim) { nc.Annotations[karpv1.NodePoolHashAnnotationKey] = "1" }), want: DriftReasonNodePool},
+		{name: "no hash is not judged", nc: claim(func(nc *karpv1.NodeClaim) { nc.Annotations = nil })},
+		{name: "other hash version is not judged", nc: claim(func(nc *karpv1.NodeClaim) {
+			nc.Annotations[karpv1.NodePoolHashAnnotationKey] = "1"
+			nc.Annotations[karpv1.NodePoolHashVersionAnnotationKey] = "v0"
+		})},
+		{name: "instance type left the pool", nc: claim(func(nc *karpv1.NodeClaim) { nc.Labels[v1.LabelInstanceTypeStable] = "m5.large" }), want: DriftReasonRequirements},
+		{name: "numeric requirement", nc: claim(func(nc *karpv1.NodeClaim) { nc.Labels["karpenter.k8s.aws/instance-cpu"] = "1" }), want: DriftReasonRequirements},
+		{name: "label not carried is not judged", nc: claim(func(nc *karpv1.NodeClaim) { delete(nc.Labels, v1.LabelInstanceTypeStable) })},
+		{name: "AMI no longer resolved", nc: claim(nil), class: moved, want: DriftReasonAMI},
+		{name: "AMI not judged while class not ready", nc: claim(nil), class: &ec2v1.EC2NodeClass{Status: ec2v1.EC2NodeClassStatus{AMIs: moved.Status.AMIs}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, msg := drift(tc.nc, np, hash, tc.class)
+			if got != tc.want {
+				t.Errorf("drift = %q (%s), want %q", got, msg, tc.want)
+			}
+			if got != "" && !strings.Contains(msg, "default") && got != DriftReasonAMI {
+				t.Errorf("message %q does not name the pool", msg)
+			}
+		})
+	}
+}

@@ -1,0 +1,86 @@
+package disruption
+
+import (
+	"sync"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+
+	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+)
+
+// reporter records why a node is not disrupted, on its NodeClaim and its
+// Node, once per change: a node blocked for the same reason loop after loop
+// gets one event, and another when the reason changes or comes back.
+type reporter struct {
+	rec events.EventRecorder
+
+	mu   sync.Mutex
+	last map[string]string // claim -> last message recorded
+	seen map[string]bool   // claims reported in the current loop
+}
+
+func newReporter(rec events.EventRecorder) *reporter {
+	return &reporter{rec: rec, last: map[string]string{}, seen: map[string]bool{}}
+}
+
+// blocked records reason/message for the claim unless it is what was
+// recorded last. Only the first reason of a loop counts (the loop judges
+// expiry, drift, emptiness and consolidation in that order), so a node
+// blocked for several methods does not alternate between them.
+func (r *reporter) blocked(nc *karpv1.NodeClaim, node *v1.Node, reason, message string) {
+	r.mu.Lock()
+	if r.seen[nc.Name] {
+		r.mu.Unlock()
+		return
+	}
+	r.seen[nc.Name] = true
+	key := reason + "\x00" + message
+	same := r.last[nc.Name] == key
+	r.last[nc.Name] = key
+	r.mu.Unlock()
+	if same {
+		return
+	}
+	r.rec.Eventf(nc, nodeObject(node), v1.EventTypeNormal, reason, "Disrupt", "%s", message)
+	if node != nil {
+		r.rec.Eventf(nodeObject(node), nil, v1.EventTypeNormal, reason, "Disrupt", "%s", message)
+	}
+}
+
+// endLoop forgets claims not reported in the loop just run, so that if
+// they are blocked again the event is recorded again.
+func (r *reporter) endLoop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for name := range r.last {
+		if !r.seen[name] {
+			delete(r.last, name)
+		}
+	}
+	r.seen = map[string]bool{}
+}
+
+// decided records the disruption decision.
+func (r *reporter) decided(nc *karpv1.NodeClaim, node *v1.Node, reason, message string) {
+	r.mu.Lock()
+	delete(r.last, nc.Name)
+	r.mu.Unlock()
+	r.rec.Eventf(nc, nodeObject(node), v1.EventTypeNormal, "Disrupting", "Disrupt", "%s: %s", reason, message)
+	if node != nil {
+		r.rec.Eventf(nodeObject(node), nil, v1.EventTypeNormal, "Disrupting", "Disrupt", "%s: %s", reason, message)
+	}
+}
+
+// nodeObject is a shallow copy of node with its kind set, so a recorder
+// whose scheme lacks the core types can reference it; nil stays nil.
+func nodeObject(node *v1.Node) runtime.Object {
+	if node == nil {
+		return nil
+	}
+	c := *node
+	c.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Node"}
+	return &c
+}

@@ -17,9 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/fleet-scheduler/fleet-scheduler/test/env"
 )
@@ -48,7 +46,7 @@ func TestScheduler(t *testing.T) {
 
 	// The scheduler must reach plugin construction, so give it a cluster.
 	apiserver := env.StartAPIServer(t)
-	kubeconfig := writeKubeconfig(t, apiserver.Config)
+	kubeconfig := env.WriteKubeconfig(t, apiserver.Config, "")
 
 	t.Run("invalid args exit non-zero naming the field", func(t *testing.T) {
 		for name, tc := range map[string]struct{ args, want string }{
@@ -95,8 +93,7 @@ func runValid(t *testing.T, bin, cfg, kubeconfig string, moto *env.Moto) {
 	port := freePort(t)
 	cmd := exec.Command(bin, "--config", cfg, "--secure-port", port, "--bind-address", "127.0.0.1", "-v=2",
 		"--authentication-kubeconfig", kubeconfig, "--authorization-kubeconfig", kubeconfig)
-	cmd.Env = append(os.Environ(), "AWS_ENDPOINT_URL="+moto.Endpoint, "AWS_REGION="+moto.Region,
-		"AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_EC2_METADATA_DISABLED=true")
+	cmd.Env = append(os.Environ(), moto.Env()...)
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -170,35 +167,6 @@ func run(t *testing.T, bin string, args ...string) (stdout, stderr string, err e
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err = cmd.Run()
 	return o.String(), e.String(), err
-}
-
-// writeKubeconfig turns the in-process apiserver's client config into a
-// file the scheduler process can use: its CA, server name and credentials.
-func writeKubeconfig(t *testing.T, c *rest.Config) string {
-	t.Helper()
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["test"] = &clientcmdapi.Cluster{
-		Server:                   c.Host,
-		CertificateAuthority:     c.CAFile,
-		CertificateAuthorityData: c.CAData,
-		TLSServerName:            c.ServerName,
-		InsecureSkipTLSVerify:    c.Insecure,
-	}
-	kc.AuthInfos["test"] = &clientcmdapi.AuthInfo{
-		ClientCertificate:     c.CertFile,
-		ClientCertificateData: c.CertData,
-		ClientKey:             c.KeyFile,
-		ClientKeyData:         c.KeyData,
-		Token:                 c.BearerToken,
-		TokenFile:             c.BearerTokenFile,
-	}
-	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "test"}
-	kc.CurrentContext = "test"
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // writeConfig copies a testdata config, pointed at kubeconfig and edited.

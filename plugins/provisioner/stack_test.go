@@ -2,8 +2,6 @@ package provisioner
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,15 +12,13 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/yaml"
 
 	"github.com/fleet-scheduler/fleet-scheduler/plugins/apis/config"
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned"
 	"github.com/fleet-scheduler/fleet-scheduler/test/env"
 )
@@ -44,12 +40,7 @@ func startStack(t *testing.T) *stack {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	m := env.StartMotoT(t)
-	for k, v := range map[string]string{
-		"AWS_ENDPOINT_URL": m.Endpoint, "AWS_REGION": m.Region, "AWS_ACCESS_KEY_ID": "testing",
-		"AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true",
-	} {
-		t.Setenv(k, v)
-	}
+	m.SetEnv(t)
 	if _, err := env.SeedAWS(ctx, m.AWSConfig(), "sesacthon-dev"); err != nil {
 		t.Fatal(err)
 	}
@@ -83,16 +74,11 @@ func startStack(t *testing.T) *stack {
 // clusterInfo publishes kube-public/cluster-info as kubeadm init does, so
 // the launch path finds the endpoint and CA.
 func (s *stack) clusterInfo(cfg *rest.Config) {
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters[""] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	raw, err := clientcmd.Write(*kc)
+	cm, err := bootstrap.ClusterInfoConfigMap(cfg.Host, cfg.CAData)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	_, err = s.kube.CoreV1().ConfigMaps(metav1.NamespacePublic).Create(s.ctx, &v1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Name: "cluster-info"}, Data: map[string]string{"kubeconfig": string(raw)},
-	}, metav1.CreateOptions{})
-	if err != nil {
+	if _, err := s.kube.CoreV1().ConfigMaps(cm.Namespace).Create(s.ctx, cm, metav1.CreateOptions{}); err != nil {
 		s.t.Fatal(err)
 	}
 }
@@ -116,14 +102,8 @@ func (s *stack) controlPlaneNode() {
 }
 
 func (s *stack) applyExampleNodeClass() {
-	raw, err := os.ReadFile(filepath.Join(env.RepoRoot(), "manifests", "examples", "ec2nodeclass.yaml"))
-	if err != nil {
-		s.t.Fatal(err)
-	}
 	class := &ec2v1.EC2NodeClass{}
-	if err := yaml.UnmarshalStrict(raw, class); err != nil {
-		s.t.Fatal(err)
-	}
+	env.ReadExample(s.t, "ec2nodeclass.yaml", class)
 	if _, err := s.karp.EC2V1().EC2NodeClasses().Create(s.ctx, class, metav1.CreateOptions{}); err != nil {
 		s.t.Fatal(err)
 	}

@@ -7,18 +7,14 @@ import (
 
 	"github.com/aws/smithy-go"
 
-	"github.com/fleet-scheduler/fleet-scheduler/provision/ec2/internal/faultproxy"
+	"github.com/fleet-scheduler/fleet-scheduler/test/awsfault"
 )
 
 // proxied returns a provider whose EC2 calls go through a fault proxy in
 // front of moto, and the fixture resolved through it.
-func proxied(t *testing.T) (*Provider, *faultproxy.Proxy, fixture) {
+func proxied(t *testing.T) (*Provider, *awsfault.Proxy, fixture) {
 	t.Helper()
-	proxy, err := faultproxy.New(moto.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(proxy.Close)
+	proxy := awsfault.Start(t, moto.Endpoint)
 	ec2c, ssmc := clientsAt(proxy.URL)
 	return NewProvider(ec2c, ProviderOptions{}), proxy, newFixture(t, ec2c, ssmc)
 }
@@ -27,7 +23,7 @@ func TestThrottlingIsRetriedBySDK(t *testing.T) {
 	ctx := context.Background()
 	p, proxy, f := proxied(t)
 	// Two throttled answers, then moto: within fastRetry's 4 attempts.
-	proxy.Add(faultproxy.Throttle("CreateFleet", 2), faultproxy.Throttle("DescribeInstances", 1))
+	proxy.Add(awsfault.Throttle("CreateFleet", 2), awsfault.Throttle("DescribeInstances", 1))
 	inst, err := p.Launch(ctx, f.request(t, "claim-throttled", candidate(t, "t3.small", ArchAMD64, allZones...)))
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +38,7 @@ func TestThrottlingIsRetriedBySDK(t *testing.T) {
 	// Throttled beyond the attempts: the throttle error comes back, and
 	// nothing was launched.
 	proxy.Clear()
-	proxy.Add(faultproxy.Throttle("CreateFleet", 0))
+	proxy.Add(awsfault.Throttle("CreateFleet", 0))
 	_, err = p.Launch(ctx, f.request(t, "claim-throttled-out", candidate(t, "t3.small", ArchAMD64, allZones...)))
 	var apiErr smithy.APIError
 	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "RequestLimitExceeded" {
@@ -59,7 +55,7 @@ func TestThrottlingIsRetriedBySDK(t *testing.T) {
 func TestInsufficientCapacityIsClassified(t *testing.T) {
 	ctx := context.Background()
 	p, proxy, f := proxied(t)
-	proxy.Add(faultproxy.FleetErrors(1, "InsufficientInstanceCapacity", faultproxy.FailAll))
+	proxy.Add(awsfault.FleetErrors(1, "InsufficientInstanceCapacity", awsfault.FailAll))
 	req := f.request(t, "claim-ice",
 		candidate(t, "t3.small", ArchAMD64, "us-east-1a", "us-east-1b"),
 		candidate(t, "m5.large", ArchAMD64, "us-east-1a"))
@@ -104,7 +100,7 @@ func TestPartialCapacityFailure(t *testing.T) {
 	p, proxy, f := proxied(t)
 	// The cheapest type has no capacity; EC2 Fleet falls back to the next
 	// and reports the failure alongside the instance.
-	proxy.Add(faultproxy.FleetErrors(1, "InsufficientInstanceCapacity", faultproxy.FailTypes("t3.small")))
+	proxy.Add(awsfault.FleetErrors(1, "InsufficientInstanceCapacity", awsfault.FailTypes("t3.small")))
 	inst, err := p.Launch(ctx, f.request(t, "claim-partial",
 		candidate(t, "t3.small", ArchAMD64, "us-east-1a"),
 		candidate(t, "t3.medium", ArchAMD64, "us-east-1a")))
@@ -123,7 +119,7 @@ func TestPartialCapacityFailure(t *testing.T) {
 func TestQuotaAndOtherFleetErrors(t *testing.T) {
 	ctx := context.Background()
 	p, proxy, f := proxied(t)
-	proxy.Add(faultproxy.FleetErrors(1, "VcpuLimitExceeded", faultproxy.FailAll))
+	proxy.Add(awsfault.FleetErrors(1, "VcpuLimitExceeded", awsfault.FailAll))
 	_, err := p.Launch(ctx, f.request(t, "claim-quota", candidate(t, "p4d.24xlarge", ArchAMD64, "us-east-1a")))
 	if !IsQuotaExceeded(err) || IsInsufficientCapacity(err) {
 		t.Fatalf("err = %T %v, want *QuotaExceededError", err, err)
@@ -132,7 +128,7 @@ func TestQuotaAndOtherFleetErrors(t *testing.T) {
 		t.Fatalf("UnavailableOfferings = %+v", u)
 	}
 
-	proxy.Add(faultproxy.FleetErrors(1, "InvalidLaunchTemplate.Malformed", faultproxy.FailAll))
+	proxy.Add(awsfault.FleetErrors(1, "InvalidLaunchTemplate.Malformed", awsfault.FailAll))
 	_, err = p.Launch(ctx, f.request(t, "claim-other", candidate(t, "t3.small", ArchAMD64, "us-east-1a")))
 	var le *LaunchError
 	if !errors.As(err, &le) || len(le.Failures) != 1 || len(UnavailableOfferings(err)) != 0 {
@@ -140,7 +136,7 @@ func TestQuotaAndOtherFleetErrors(t *testing.T) {
 	}
 
 	// A quota error raised by the call itself is classified too.
-	proxy.Add(faultproxy.APIError("CreateFleet", 1, 400, "VcpuLimitExceeded", "You have requested more vCPU capacity than your current vCPU limit allows."))
+	proxy.Add(awsfault.APIError("CreateFleet", 1, 400, "VcpuLimitExceeded", "You have requested more vCPU capacity than your current vCPU limit allows."))
 	_, err = p.Launch(ctx, f.request(t, "claim-quota-api", candidate(t, "t3.small", ArchAMD64, "us-east-1a")))
 	if !IsQuotaExceeded(err) {
 		t.Fatalf("err = %T %v, want *QuotaExceededError", err, err)

@@ -165,7 +165,7 @@ func filter(name string, values ...string) ec2types.Filter {
 // tagFilters matches every tag; "*" matches any value of the key.
 func tagFilters(tags map[string]string) []ec2types.Filter {
 	out := make([]ec2types.Filter, 0, len(tags))
-	for _, k := range sortedKeys(tags) {
+	for _, k := range sortedMapKeys(tags) {
 		if tags[k] == "*" {
 			out = append(out, filter("tag-key", k))
 		} else {
@@ -186,7 +186,7 @@ func describeTerm(k1, v1, k2, v2 string, tags map[string]string) string {
 	}
 	if len(tags) > 0 {
 		kv := make([]string, 0, len(tags))
-		for _, k := range sortedKeys(tags) {
+		for _, k := range sortedMapKeys(tags) {
 			kv = append(kv, k+": "+tags[k])
 		}
 		parts = append(parts, "tags: {"+strings.Join(kv, ", ")+"}")
@@ -198,13 +198,4 @@ func logUnmatched(ctx context.Context, kind string, unmatched []string) {
 	if len(unmatched) > 0 {
 		klog.FromContext(ctx).V(1).Info("Selector terms matched nothing", "kind", kind, "terms", unmatched)
 	}
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -2,8 +2,6 @@ package nodeclass_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,7 +14,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/yaml"
 
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned"
@@ -96,14 +93,8 @@ func startController(t *testing.T, ctx context.Context, cfg *rest.Config, kube k
 
 // exampleClass is the object in manifests/examples/ec2nodeclass.yaml.
 func exampleClass(t *testing.T) *ec2v1.EC2NodeClass {
-	raw, err := os.ReadFile(filepath.Join(env.RepoRoot(), "manifests", "examples", "ec2nodeclass.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	class := &ec2v1.EC2NodeClass{}
-	if err := yaml.UnmarshalStrict(raw, class); err != nil {
-		t.Fatalf("example does not decode into EC2NodeClass: %v", err)
-	}
+	env.ReadExample(t, "ec2nodeclass.yaml", class)
 	return class
 }
 

@@ -1,10 +1,11 @@
-package faultproxy
+package awsfault
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -23,7 +24,7 @@ type Override struct {
 // overrides it could not fulfil; the rest go to the target, which launches
 // from them. When no override is left the answer carries only the errors.
 func FleetErrors(times int, code string, fail func(Override) bool) *Rule {
-	return &Rule{Action: "CreateFleet", Times: times, handle: func(w http.ResponseWriter, r *http.Request, form url.Values) (*http.Request, bool) {
+	return &Rule{Action: "CreateFleet", Times: times, handle: func(w http.ResponseWriter, r *http.Request, form url.Values, forward http.Handler) {
 		configs, rest := splitConfigs(form)
 		lifecycle := form.Get("TargetCapacitySpecification.DefaultTargetCapacityType")
 		var items strings.Builder
@@ -46,11 +47,10 @@ func FleetErrors(times int, code string, fail func(Override) bool) *Rule {
 			fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?>
 <CreateFleetResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>%s</requestId><fleetId>fleet-%s</fleetId><errorSet>%s</errorSet><fleetInstanceSet/></CreateFleetResponse>`,
 				requestID(), strings.ReplaceAll(requestID(), "-", "")[:24], items.String())
-			return nil, true
+			return
 		}
-		body := joinConfigs(configs, rest).Encode()
-		setBody(r, []byte(body))
-		return withInject(r, items.String()), false
+		setBody(r, []byte(joinConfigs(configs, rest).Encode()))
+		forward.ServeHTTP(w, withInject(r, items.String()))
 	}}
 }
 
@@ -104,9 +104,9 @@ func splitConfigs(form url.Values) ([]*ltConfig, url.Values) {
 		byIndex[n].spec[field] = vals[0]
 	}
 	var out []*ltConfig
-	for _, n := range sortedInts(byIndex) {
+	for _, n := range slices.Sorted(maps.Keys(byIndex)) {
 		c := byIndex[n]
-		for _, m := range sortedInts(overrideIdx[n]) {
+		for _, m := range slices.Sorted(maps.Keys(overrideIdx[n])) {
 			c.overrides = append(c.overrides, overrideIdx[n][m])
 		}
 		out = append(out, c)
@@ -178,13 +178,4 @@ func fleetMessage(code string, o Override) string {
 			"request an adjustment to this limit."
 	}
 	return code
-}
-
-func sortedInts[V any](m map[int]V) []int {
-	out := make([]int, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Ints(out)
-	return out
 }

@@ -1,9 +1,15 @@
-// Package faultproxy is an HTTP proxy for tests that sits in front of
+// Package awsfault is an HTTP proxy for tests that sits in front of
 // moto_server and answers chosen AWS actions the way AWS does when things go
-// wrong: API errors in EC2's XML error format (throttling, quotas) and
+// wrong: API errors in EC2's XML error format (throttling, quotas),
 // CreateFleet answers whose Errors list reports overrides that had no
-// capacity. Everything else is forwarded unchanged.
-package faultproxy
+// capacity, requests held back or never answered (a call still on its way,
+// a caller that died mid-call), and tag-filtered DescribeInstances that do
+// not list fresh instances yet (EC2's eventual consistency). Everything else
+// is forwarded unchanged.
+//
+// Faults are rules (APIError, Throttle, FleetErrors, Hold, Hang,
+// HideTagged) added to and removed from a running Proxy.
+package awsfault
 
 import (
 	"bytes"
@@ -14,9 +20,11 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 )
 
 // Proxy forwards to a target and applies rules to matching requests.
@@ -36,9 +44,11 @@ type Rule struct {
 	// Times is how many matching requests the rule intercepts; 0 means all.
 	Times int
 	hits  int
-	// handle answers the request itself (returning true) or forwards it,
-	// possibly rewritten, by returning false.
-	handle func(w http.ResponseWriter, r *http.Request, form url.Values) (*http.Request, bool)
+	// match narrows the requests for Action the rule applies to; nil: all.
+	match func(form url.Values) bool
+	// handle answers the request itself or hands it, possibly rewritten,
+	// to forward.
+	handle func(w http.ResponseWriter, r *http.Request, form url.Values, forward http.Handler)
 }
 
 type injectKey struct{}
@@ -57,6 +67,18 @@ func New(target string) (*Proxy, error) {
 	return p, nil
 }
 
+// Start starts a proxy in front of target for one test and closes it when
+// the test ends.
+func Start(t testing.TB, target string) *Proxy {
+	t.Helper()
+	p, err := New(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
 // Close stops the proxy.
 func (p *Proxy) Close() { p.server.Close() }
 
@@ -66,6 +88,13 @@ func (p *Proxy) Add(rules ...*Rule) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.rules = append(p.rules, rules...)
+}
+
+// Remove uninstalls rules; the call counts stay.
+func (p *Proxy) Remove(rules ...*Rule) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rules = slices.DeleteFunc(p.rules, func(r *Rule) bool { return slices.Contains(rules, r) })
 }
 
 // Clear removes every rule and resets the call counts.
@@ -99,21 +128,19 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	p.calls[action]++
 	var rule *Rule
 	for _, candidate := range p.rules {
-		if candidate.Action == action && (candidate.Times == 0 || candidate.hits < candidate.Times) {
+		if candidate.Action == action && (candidate.match == nil || candidate.match(form)) &&
+			(candidate.Times == 0 || candidate.hits < candidate.Times) {
 			candidate.hits++
 			rule = candidate
 			break
 		}
 	}
 	p.mu.Unlock()
-	if rule != nil {
-		next, answered := rule.handle(w, r, form)
-		if answered {
-			return
-		}
-		r = next
+	if rule == nil {
+		p.rp.ServeHTTP(w, r)
+		return
 	}
-	p.rp.ServeHTTP(w, r)
+	rule.handle(w, r, form, p.rp)
 }
 
 func setBody(r *http.Request, body []byte) {
@@ -125,13 +152,12 @@ func setBody(r *http.Request, body []byte) {
 // APIError answers action with an EC2 error document, as AWS does for
 // errors of the call itself.
 func APIError(action string, times, status int, code, message string) *Rule {
-	return &Rule{Action: action, Times: times, handle: func(w http.ResponseWriter, _ *http.Request, _ url.Values) (*http.Request, bool) {
+	return &Rule{Action: action, Times: times, handle: func(w http.ResponseWriter, _ *http.Request, _ url.Values, _ http.Handler) {
 		w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
 		w.WriteHeader(status)
 		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?>
 <Response><Errors><Error><Code>%s</Code><Message>%s</Message></Error></Errors><RequestID>%s</RequestID></Response>`,
 			xmlEscape(code), xmlEscape(message), requestID())
-		return nil, true
 	}}
 }
 
@@ -139,6 +165,73 @@ func APIError(action string, times, status int, code, message string) *Rule {
 // RequestLimitExceeded (HTTP 503), which SDK retryers treat as throttling.
 func Throttle(action string, times int) *Rule {
 	return APIError(action, times, http.StatusServiceUnavailable, "RequestLimitExceeded", "Request limit exceeded.")
+}
+
+// Hold holds the first times requests for action (0: all) back until
+// release is closed, then forwards them: a request still on its way, or
+// an instance EC2 does not list yet. A request whose caller gives up while
+// held is dropped. When arrived is not nil each held request's body is
+// sent on it as the request arrives.
+func Hold(action string, times int, release <-chan struct{}, arrived chan<- string) *Rule {
+	return &Rule{Action: action, Times: times, handle: func(w http.ResponseWriter, r *http.Request, form url.Values, forward http.Handler) {
+		if !send(r.Context(), arrived, form.Encode()) {
+			return
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		forward.ServeHTTP(w, r)
+	}}
+}
+
+// Hang forwards the first times requests for action (0: all), so the target
+// acts on them, and never answers the caller, who waits until it gives up:
+// a process that dies between a call and recording what it did. When
+// answers is not nil the target's answer to each is sent on it.
+func Hang(action string, times int, answers chan<- string) *Rule {
+	return &Rule{Action: action, Times: times, handle: func(_ http.ResponseWriter, r *http.Request, _ url.Values, forward http.Handler) {
+		rec := httptest.NewRecorder()
+		forward.ServeHTTP(rec, r)
+		send(r.Context(), answers, rec.Body.String())
+		<-r.Context().Done() // the caller gave up (or died)
+	}}
+}
+
+// HideTagged answers the first times DescribeInstances calls (0: all) that
+// filter by tag with no instances, as EC2's eventually consistent listing
+// does for an instance launched a moment ago. Calls by instance id, and
+// calls without a tag filter, still reach the target.
+func HideTagged(times int) *Rule {
+	return &Rule{Action: "DescribeInstances", Times: times, match: filtersByTag, handle: func(w http.ResponseWriter, _ *http.Request, _ url.Values, _ http.Handler) {
+		w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
+		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?>
+<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>%s</requestId><reservationSet/></DescribeInstancesResponse>`,
+			requestID())
+	}}
+}
+
+func filtersByTag(form url.Values) bool {
+	for key, vals := range form {
+		if strings.HasPrefix(key, "Filter.") && strings.HasSuffix(key, ".Name") && len(vals) > 0 && strings.HasPrefix(vals[0], "tag") {
+			return true
+		}
+	}
+	return false
+}
+
+// send sends v on ch unless ch is nil; it reports false when ctx ended first.
+func send(ctx context.Context, ch chan<- string, v string) bool {
+	if ch == nil {
+		return true
+	}
+	select {
+	case ch <- v:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 var requestCounter struct {

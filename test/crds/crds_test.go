@@ -11,13 +11,11 @@ import (
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
@@ -71,7 +69,13 @@ func TestCRDs(t *testing.T) {
 		typed:   versioned.NewForConfigOrDie(cfg),
 	}
 	start = time.Now()
-	c.crds = installCRDs(t, cfg)
+	// A CEL rule that does not compile or is over the cost budget fails here.
+	c.crds = env.InstallCRDs(t, cfg)
+	for _, want := range []string{"nodepools", "nodeclaims", "ec2nodeclasses"} {
+		if c.crds[want] == nil {
+			t.Fatalf("no CRD for %s in %s", want, crdDir)
+		}
+	}
 	t.Logf("CRDs established in %v", time.Since(start).Round(time.Millisecond))
 
 	t.Run("Examples", c.testExamples)
@@ -83,60 +87,6 @@ func TestCRDs(t *testing.T) {
 	t.Run("Immutable", c.testImmutable)
 	t.Run("PrinterColumns", c.testPrinterColumns)
 	t.Run("ClientInformer", c.testClientInformer)
-}
-
-// installCRDs creates the generated CRDs and waits until they serve. A CEL
-// rule that does not compile or is over the cost budget fails here.
-func installCRDs(t *testing.T, cfg *rest.Config) map[string]*apiextensionsv1.CustomResourceDefinition {
-	ctx := context.Background()
-	client := apiextensionsclient.NewForConfigOrDie(cfg)
-	installed := map[string]*apiextensionsv1.CustomResourceDefinition{}
-	for _, crd := range readCRDs(t) {
-		created, err := client.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, crd, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatalf("creating CRD %s: %v", crd.Name, err)
-		}
-		installed[created.Spec.Names.Plural] = created
-	}
-	for _, want := range []string{"nodepools", "nodeclaims", "ec2nodeclasses"} {
-		if installed[want] == nil {
-			t.Fatalf("no CRD for %s in %s", want, crdDir)
-		}
-	}
-	for plural, crd := range installed {
-		err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-			got, err := client.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, crd.Name, metav1.GetOptions{})
-			if err != nil {
-				return false, err
-			}
-			for _, cond := range got.Status.Conditions {
-				if cond.Type == apiextensionsv1.NonStructuralSchema && cond.Status == apiextensionsv1.ConditionTrue {
-					return false, fmt.Errorf("non-structural schema: %s", cond.Message)
-				}
-				if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
-					installed[plural] = got
-					return true, nil
-				}
-			}
-			return false, nil
-		})
-		if err != nil {
-			t.Fatalf("CRD %s not established: %v", crd.Name, err)
-		}
-	}
-	// Discovery and the CR handlers lag Established a little; wait until a
-	// list answers for every resource.
-	dyn := dynamic.NewForConfigOrDie(cfg)
-	for _, gvr := range []schema.GroupVersionResource{nodePools, nodeClaims, ec2NodeClasses} {
-		err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-			_, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{})
-			return err == nil, nil
-		})
-		if err != nil {
-			t.Fatalf("%s not served: %v", gvr.Resource, err)
-		}
-	}
-	return installed
 }
 
 // roundTrip creates obj (and its status, if it has one) and returns what the

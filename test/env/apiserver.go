@@ -2,12 +2,15 @@ package env
 
 import (
 	"path"
+	"path/filepath"
 	"testing"
 
 	"github.com/google/uuid"
 	"k8s.io/apiserver/pkg/storage/storagebackend"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	kubeapiservertesting "k8s.io/kubernetes/cmd/kube-apiserver/app/testing"
 )
 
@@ -35,4 +38,24 @@ func StartAPIServer(t testing.TB, flags ...string) *APIServer {
 	cfg := rest.CopyConfig(server.ClientConfig)
 	cfg.QPS, cfg.Burst = 200, 400
 	return &APIServer{Config: cfg, Client: kubernetes.NewForConfigOrDie(cfg)}
+}
+
+// WriteKubeconfig turns a client config (an in-process apiserver's) into a
+// kubeconfig file another process can use, with its CA, server name and
+// credentials; impersonate, when set, is the user every request is then
+// authorized as (groups included).
+func WriteKubeconfig(t testing.TB, c *rest.Config, impersonate string) string {
+	t.Helper()
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["test"] = &clientcmdapi.Cluster{Server: c.Host, CertificateAuthority: c.CAFile, CertificateAuthorityData: c.CAData,
+		TLSServerName: c.ServerName, InsecureSkipTLSVerify: c.Insecure}
+	kc.AuthInfos["test"] = &clientcmdapi.AuthInfo{ClientCertificate: c.CertFile, ClientCertificateData: c.CertData,
+		ClientKey: c.KeyFile, ClientKeyData: c.KeyData, Token: c.BearerToken, TokenFile: c.BearerTokenFile, Impersonate: impersonate}
+	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "test"}
+	kc.CurrentContext = "test"
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -88,6 +89,25 @@ func (m *Moto) AWSConfig() aws.Config {
 		Credentials:      credentials.NewStaticCredentialsProvider("testing", "testing", ""),
 		BaseEndpoint:     aws.String(m.Endpoint),
 		RetryMaxAttempts: 3,
+	}
+}
+
+// Env points the AWS SDK at this server, with static test credentials and
+// no instance metadata: KEY=VALUE pairs for a process's environment.
+func (m *Moto) Env() []string {
+	return []string{
+		"AWS_ENDPOINT_URL=" + m.Endpoint, "AWS_REGION=" + m.Region, "AWS_ACCESS_KEY_ID=testing",
+		"AWS_SECRET_ACCESS_KEY=testing", "AWS_EC2_METADATA_DISABLED=true",
+	}
+}
+
+// SetEnv sets Env in this process for one test (t.Setenv: t must not be
+// parallel).
+func (m *Moto) SetEnv(t testing.TB) {
+	t.Helper()
+	for _, kv := range m.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
 	}
 }
 

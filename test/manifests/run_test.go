@@ -26,13 +26,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/yaml"
 
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned"
 	fleetec2 "github.com/fleet-scheduler/fleet-scheduler/provision/ec2"
 	"github.com/fleet-scheduler/fleet-scheduler/test/env"
@@ -76,7 +75,7 @@ func runAsServiceAccount(t *testing.T, api *env.APIServer, b *build) {
 
 	// The Deployment's config and flags, pointed at this apiserver with the
 	// ServiceAccount's identity.
-	kubeconfig := writeKubeconfig(t, api.Config, saUser)
+	kubeconfig := env.WriteKubeconfig(t, api.Config, saUser)
 	var raw map[string]any
 	if err := yaml.Unmarshal([]byte(cfgData), &raw); err != nil {
 		t.Fatal(err)
@@ -438,16 +437,11 @@ func buildScheduler(t *testing.T) string {
 // clusterInfo publishes kube-public/cluster-info as `kubeadm init` does.
 func clusterInfo(t *testing.T, api *env.APIServer) {
 	t.Helper()
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters[""] = &clientcmdapi.Cluster{Server: api.Config.Host, CertificateAuthorityData: api.Config.CAData}
-	raw, err := clientcmd.Write(*kc)
+	cm, err := bootstrap.ClusterInfoConfigMap(api.Config.Host, api.Config.CAData)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = api.Client.CoreV1().ConfigMaps(metav1.NamespacePublic).Create(context.Background(), &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Name: "cluster-info"}, Data: map[string]string{"kubeconfig": string(raw)},
-	}, metav1.CreateOptions{})
-	if err != nil {
+	if _, err := api.Client.CoreV1().ConfigMaps(cm.Namespace).Create(context.Background(), cm, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -476,18 +470,9 @@ func controlPlaneNode(t *testing.T, api *env.APIServer) {
 func applyExamples(t *testing.T, karp versioned.Interface) {
 	t.Helper()
 	ctx := context.Background()
-	read := func(name string, into any) {
-		raw, err := os.ReadFile(filepath.Join(env.RepoRoot(), "manifests", "examples", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := yaml.UnmarshalStrict(raw, into); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
 	class, pool := &ec2v1.EC2NodeClass{}, &karpv1.NodePool{}
-	read("ec2nodeclass.yaml", class)
-	read("nodepool.yaml", pool)
+	env.ReadExample(t, "ec2nodeclass.yaml", class)
+	env.ReadExample(t, "nodepool.yaml", pool)
 	if _, err := karp.EC2V1().EC2NodeClasses().Create(ctx, class, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

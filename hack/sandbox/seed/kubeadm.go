@@ -17,10 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	bootstraputil "k8s.io/cluster-bootstrap/token/util"
 	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
@@ -29,11 +26,9 @@ import (
 	kubeadmconstants "k8s.io/kubernetes/cmd/kubeadm/app/constants"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
-)
 
-// ClusterInfoRole is kubeadm's Role (and RoleBinding) letting anonymous
-// users read kube-public/cluster-info.
-const ClusterInfoRole = "kubeadm:bootstrap-signer-clusterinfo"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap"
+)
 
 // nodesKubeadmConfigRole is kubeadm's uploadconfig.NodesKubeadmConfigClusterRoleName.
 const nodesKubeadmConfigRole = "kubeadm:nodes-kubeadm-config"
@@ -53,22 +48,17 @@ type KubeadmCluster struct {
 }
 
 // Kubeadm creates what `kubeadm init` leaves for joining nodes: the
-// kube-public/cluster-info ConfigMap and its anonymous RBAC (phase
-// bootstrap-token), the RBAC that lets bootstrap tokens post CSRs which are
-// then auto-approved and lets nodes renew theirs, the kubeadm-config and
-// kubelet-config ConfigMaps with the Roles that let joining nodes read them
-// (phases upload-config), and the kubeadm:cluster-admins binding.
+// kube-public/cluster-info ConfigMap and its anonymous RBAC, and the RBAC
+// that lets bootstrap tokens post CSRs which are then auto-approved and lets
+// nodes renew theirs (phase bootstrap-token: bootstrap.KubeadmJoinObjects,
+// which bootstraptest creates too); the kubeadm-config and kubelet-config
+// ConfigMaps with the Roles that let joining nodes read them (phases
+// upload-config), and the kubeadm:cluster-admins binding.
 func Kubeadm(ctx context.Context, client kubernetes.Interface, c KubeadmCluster) error {
 	if err := waitForNamespace(ctx, client, metav1.NamespacePublic); err != nil {
 		return err
 	}
 	if err := waitForNamespace(ctx, client, metav1.NamespaceSystem); err != nil {
-		return err
-	}
-	clusterInfo, err := clientcmd.Write(clientcmdapi.Config{
-		Clusters: map[string]*clientcmdapi.Cluster{"": {Server: c.Server, CertificateAuthorityData: c.CAData}},
-	})
-	if err != nil {
 		return err
 	}
 	endpoint := strings.TrimPrefix(c.Server, "https://")
@@ -105,15 +95,16 @@ func Kubeadm(ctx context.Context, client kubernetes.Interface, c KubeadmCluster)
 		return err
 	}
 
+	objs, err := bootstrap.KubeadmJoinObjects(c.Server, c.CAData)
+	if err != nil {
+		return err
+	}
 	group := func(names ...string) []rbacv1.Subject {
 		out := make([]rbacv1.Subject, 0, len(names))
 		for _, n := range names {
 			out = append(out, rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: n})
 		}
 		return out
-	}
-	clusterRole := func(name string) rbacv1.RoleRef {
-		return rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name}
 	}
 	role := func(name string) rbacv1.RoleRef {
 		return rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name}
@@ -122,114 +113,31 @@ func Kubeadm(ctx context.Context, client kubernetes.Interface, c KubeadmCluster)
 		return []rbacv1.PolicyRule{{Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{name}}}
 	}
 	bootstrappers, nodes := kubeadmconstants.NodeBootstrapTokenAuthGroup, kubeadmconstants.NodesGroup
-
-	rbac := client.RbacV1()
-	steps := []struct {
-		what   string
-		create func() error
-	}{
-		{"ConfigMap kube-public/cluster-info", func() error {
-			_, err := client.CoreV1().ConfigMaps(metav1.NamespacePublic).Create(ctx, &corev1.ConfigMap{
-				ObjectMeta: metav1.ObjectMeta{Name: bootstrapapi.ConfigMapClusterInfo, Namespace: metav1.NamespacePublic},
-				Data:       map[string]string{bootstrapapi.KubeConfigKey: string(clusterInfo)},
-			}, metav1.CreateOptions{})
-			return err
-		}},
-		{"Role kube-public/" + ClusterInfoRole, func() error {
-			_, err := rbac.Roles(metav1.NamespacePublic).Create(ctx, &rbacv1.Role{
-				ObjectMeta: metav1.ObjectMeta{Name: ClusterInfoRole, Namespace: metav1.NamespacePublic},
-				Rules:      readConfigMap(bootstrapapi.ConfigMapClusterInfo),
-			}, metav1.CreateOptions{})
-			return err
-		}},
-		{"RoleBinding kube-public/" + ClusterInfoRole, func() error {
-			_, err := rbac.RoleBindings(metav1.NamespacePublic).Create(ctx, &rbacv1.RoleBinding{
-				ObjectMeta: metav1.ObjectMeta{Name: ClusterInfoRole, Namespace: metav1.NamespacePublic},
-				RoleRef:    role(ClusterInfoRole),
-				Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user.Anonymous}},
-			}, metav1.CreateOptions{})
-			return err
-		}},
-		{"ClusterRole " + kubeadmconstants.GetNodesClusterRoleName, func() error {
-			_, err := rbac.ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
-				ObjectMeta: metav1.ObjectMeta{Name: kubeadmconstants.GetNodesClusterRoleName},
-				Rules:      []rbacv1.PolicyRule{{Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"nodes"}}},
-			}, metav1.CreateOptions{})
-			return err
-		}},
-		{"ConfigMap kube-system/" + kubeadmconstants.KubeadmConfigConfigMap, func() error {
-			_, err := client.CoreV1().ConfigMaps(metav1.NamespaceSystem).Create(ctx, &corev1.ConfigMap{
-				ObjectMeta: metav1.ObjectMeta{Name: kubeadmconstants.KubeadmConfigConfigMap, Namespace: metav1.NamespaceSystem},
-				Data:       map[string]string{kubeadmconstants.ClusterConfigurationConfigMapKey: string(clusterConfig)},
-			}, metav1.CreateOptions{})
-			return err
-		}},
-		{"ConfigMap kube-system/" + kubeadmconstants.KubeletBaseConfigurationConfigMap, func() error {
-			_, err := client.CoreV1().ConfigMaps(metav1.NamespaceSystem).Create(ctx, &corev1.ConfigMap{
-				ObjectMeta: metav1.ObjectMeta{Name: kubeadmconstants.KubeletBaseConfigurationConfigMap, Namespace: metav1.NamespaceSystem},
-				Data:       map[string]string{kubeadmconstants.KubeletBaseConfigurationConfigMapKey: string(kubeletConfig)},
-			}, metav1.CreateOptions{})
-			return err
-		}},
-		{"Role kube-system/" + nodesKubeadmConfigRole, func() error {
-			_, err := rbac.Roles(metav1.NamespaceSystem).Create(ctx, &rbacv1.Role{
-				ObjectMeta: metav1.ObjectMeta{Name: nodesKubeadmConfigRole, Namespace: metav1.NamespaceSystem},
-				Rules:      readConfigMap(kubeadmconstants.KubeadmConfigConfigMap),
-			}, metav1.CreateOptions{})
-			return err
-		}},
-		{"RoleBinding kube-system/" + nodesKubeadmConfigRole, func() error {
-			_, err := rbac.RoleBindings(metav1.NamespaceSystem).Create(ctx, &rbacv1.RoleBinding{
-				ObjectMeta: metav1.ObjectMeta{Name: nodesKubeadmConfigRole, Namespace: metav1.NamespaceSystem},
-				RoleRef:    role(nodesKubeadmConfigRole), Subjects: group(bootstrappers, nodes),
-			}, metav1.CreateOptions{})
-			return err
-		}},
-		{"Role kube-system/" + kubeadmconstants.KubeletBaseConfigMapRole, func() error {
-			_, err := rbac.Roles(metav1.NamespaceSystem).Create(ctx, &rbacv1.Role{
-				ObjectMeta: metav1.ObjectMeta{Name: kubeadmconstants.KubeletBaseConfigMapRole, Namespace: metav1.NamespaceSystem},
-				Rules:      readConfigMap(kubeadmconstants.KubeletBaseConfigurationConfigMap),
-			}, metav1.CreateOptions{})
-			return err
-		}},
-		{"RoleBinding kube-system/" + kubeadmconstants.KubeletBaseConfigMapRole, func() error {
-			_, err := rbac.RoleBindings(metav1.NamespaceSystem).Create(ctx, &rbacv1.RoleBinding{
-				ObjectMeta: metav1.ObjectMeta{Name: kubeadmconstants.KubeletBaseConfigMapRole, Namespace: metav1.NamespaceSystem},
-				RoleRef:    role(kubeadmconstants.KubeletBaseConfigMapRole), Subjects: group(nodes, bootstrappers),
-			}, metav1.CreateOptions{})
-			return err
-		}},
+	inKubeSystem := func(name string) metav1.ObjectMeta {
+		return metav1.ObjectMeta{Name: name, Namespace: metav1.NamespaceSystem}
 	}
-	for _, b := range []rbacv1.ClusterRoleBinding{
-		// bootstrap tokens may post CSRs
-		{ObjectMeta: metav1.ObjectMeta{Name: kubeadmconstants.NodeKubeletBootstrap},
-			RoleRef: clusterRole(kubeadmconstants.NodeBootstrapperClusterRoleName), Subjects: group(bootstrappers)},
-		// and read the node they are about to register under
-		{ObjectMeta: metav1.ObjectMeta{Name: kubeadmconstants.GetNodesClusterRoleName},
-			RoleRef: clusterRole(kubeadmconstants.GetNodesClusterRoleName), Subjects: group(bootstrappers)},
-		// their node client CSRs are auto-approved
-		{ObjectMeta: metav1.ObjectMeta{Name: kubeadmconstants.NodeAutoApproveBootstrapClusterRoleBinding},
-			RoleRef: clusterRole(kubeadmconstants.CSRAutoApprovalClusterRoleName), Subjects: group(bootstrappers)},
-		// nodes' renewals of their own client certificates are auto-approved
-		{ObjectMeta: metav1.ObjectMeta{Name: kubeadmconstants.NodeAutoApproveCertificateRotationClusterRoleBinding},
-			RoleRef: clusterRole(kubeadmconstants.NodeSelfCSRAutoApprovalClusterRoleName), Subjects: group(nodes)},
-		{ObjectMeta: metav1.ObjectMeta{Name: kubeadmconstants.ClusterAdminsGroupAndClusterRoleBinding},
-			RoleRef: clusterRole("cluster-admin"), Subjects: group(kubeadmconstants.ClusterAdminsGroupAndClusterRoleBinding)},
-	} {
-		steps = append(steps, struct {
-			what   string
-			create func() error
-		}{"ClusterRoleBinding " + b.Name, func() error {
-			_, err := rbac.ClusterRoleBindings().Create(ctx, &b, metav1.CreateOptions{})
-			return err
-		}})
-	}
-	for _, s := range steps {
-		if err := retry(ctx, s.create); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating %s: %w", s.what, err)
-		}
-	}
-	return nil
+	objs.ConfigMaps = append(objs.ConfigMaps,
+		&corev1.ConfigMap{ObjectMeta: inKubeSystem(kubeadmconstants.KubeadmConfigConfigMap),
+			Data: map[string]string{kubeadmconstants.ClusterConfigurationConfigMapKey: string(clusterConfig)}},
+		&corev1.ConfigMap{ObjectMeta: inKubeSystem(kubeadmconstants.KubeletBaseConfigurationConfigMap),
+			Data: map[string]string{kubeadmconstants.KubeletBaseConfigurationConfigMapKey: string(kubeletConfig)}},
+	)
+	objs.Roles = append(objs.Roles,
+		&rbacv1.Role{ObjectMeta: inKubeSystem(nodesKubeadmConfigRole), Rules: readConfigMap(kubeadmconstants.KubeadmConfigConfigMap)},
+		&rbacv1.Role{ObjectMeta: inKubeSystem(kubeadmconstants.KubeletBaseConfigMapRole), Rules: readConfigMap(kubeadmconstants.KubeletBaseConfigurationConfigMap)},
+	)
+	objs.RoleBindings = append(objs.RoleBindings,
+		&rbacv1.RoleBinding{ObjectMeta: inKubeSystem(nodesKubeadmConfigRole),
+			RoleRef: role(nodesKubeadmConfigRole), Subjects: group(bootstrappers, nodes)},
+		&rbacv1.RoleBinding{ObjectMeta: inKubeSystem(kubeadmconstants.KubeletBaseConfigMapRole),
+			RoleRef: role(kubeadmconstants.KubeletBaseConfigMapRole), Subjects: group(nodes, bootstrappers)},
+	)
+	objs.ClusterRoleBindings = append(objs.ClusterRoleBindings, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: kubeadmconstants.ClusterAdminsGroupAndClusterRoleBinding},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
+		Subjects:   group(kubeadmconstants.ClusterAdminsGroupAndClusterRoleBinding),
+	})
+	return retry(ctx, func() error { return objs.Create(ctx, client) })
 }
 
 // Token is a bootstrap token and where it can be joined with.

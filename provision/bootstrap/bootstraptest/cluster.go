@@ -16,20 +16,15 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	certutil "k8s.io/client-go/util/cert"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	"k8s.io/cluster-bootstrap/token/jws"
 	bootstrapsecretutil "k8s.io/cluster-bootstrap/util/secrets"
 	kubeadmapi "k8s.io/kubernetes/cmd/kubeadm/app/apis/kubeadm"
-	kubeadmconstants "k8s.io/kubernetes/cmd/kubeadm/app/constants"
 	"k8s.io/kubernetes/cmd/kubeadm/app/util/pkiutil"
 
 	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap"
@@ -106,91 +101,20 @@ func (c *Cluster) SignClusterInfo(ctx context.Context) error {
 	return SignClusterInfo(ctx, c.Client, time.Now())
 }
 
-// PublishClusterInfo does what `kubeadm init`'s bootstrap-token phase does
-// (kubeadm's phases/bootstraptoken/clusterinfo and node; their code needs a
-// module this repository does not carry, so the objects are written here
-// with kubeadm's names): creates kube-public/cluster-info holding the server
-// URL and CA in an unnamed cluster, lets system:anonymous read it, and binds
-// the kubeadm bootstrap token group to creating and auto-approving node CSRs
-// and reading nodes.
+// PublishClusterInfo does what `kubeadm init`'s bootstrap-token phase does:
+// creates bootstrap.KubeadmJoinObjects, kube-public/cluster-info holding the
+// server URL and CA in an unnamed cluster, readable by system:anonymous,
+// and the bindings of the kubeadm bootstrap token group to creating and
+// auto-approving node CSRs and reading nodes.
 func PublishClusterInfo(ctx context.Context, client kubernetes.Interface, server string, caPEM []byte) error {
 	if err := waitForNamespace(ctx, client, metav1.NamespacePublic); err != nil {
 		return err
 	}
-	kubeconfig, err := clientcmd.Write(clientcmdapi.Config{
-		Clusters: map[string]*clientcmdapi.Cluster{"": {Server: server, CertificateAuthorityData: caPEM}},
-	})
+	objs, err := bootstrap.KubeadmJoinObjects(server, caPEM)
 	if err != nil {
 		return err
 	}
-	const clusterInfoRole = "kubeadm:bootstrap-signer-clusterinfo"
-	group := func(name string) []rbacv1.Subject {
-		return []rbacv1.Subject{{Kind: rbacv1.GroupKind, Name: name}}
-	}
-	clusterRole := func(name string) rbacv1.RoleRef {
-		return rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name}
-	}
-	objects := []struct {
-		name   string
-		create func() error
-	}{
-		{"ConfigMap kube-public/cluster-info", func() error {
-			_, err := client.CoreV1().ConfigMaps(metav1.NamespacePublic).Create(ctx, &corev1.ConfigMap{
-				ObjectMeta: metav1.ObjectMeta{Name: bootstrapapi.ConfigMapClusterInfo, Namespace: metav1.NamespacePublic},
-				Data:       map[string]string{bootstrapapi.KubeConfigKey: string(kubeconfig)},
-			}, metav1.CreateOptions{})
-			return err
-		}},
-		{"Role kube-public/" + clusterInfoRole, func() error {
-			_, err := client.RbacV1().Roles(metav1.NamespacePublic).Create(ctx, &rbacv1.Role{
-				ObjectMeta: metav1.ObjectMeta{Name: clusterInfoRole, Namespace: metav1.NamespacePublic},
-				Rules: []rbacv1.PolicyRule{{
-					Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"configmaps"},
-					ResourceNames: []string{bootstrapapi.ConfigMapClusterInfo},
-				}},
-			}, metav1.CreateOptions{})
-			return err
-		}},
-		{"RoleBinding kube-public/" + clusterInfoRole, func() error {
-			_, err := client.RbacV1().RoleBindings(metav1.NamespacePublic).Create(ctx, &rbacv1.RoleBinding{
-				ObjectMeta: metav1.ObjectMeta{Name: clusterInfoRole, Namespace: metav1.NamespacePublic},
-				RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: clusterInfoRole},
-				Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, Name: user.Anonymous}},
-			}, metav1.CreateOptions{})
-			return err
-		}},
-		{"ClusterRole " + kubeadmconstants.GetNodesClusterRoleName, func() error {
-			_, err := client.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
-				ObjectMeta: metav1.ObjectMeta{Name: kubeadmconstants.GetNodesClusterRoleName},
-				Rules:      []rbacv1.PolicyRule{{Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"nodes"}}},
-			}, metav1.CreateOptions{})
-			return err
-		}},
-	}
-	for _, b := range []rbacv1.ClusterRoleBinding{
-		{ObjectMeta: metav1.ObjectMeta{Name: kubeadmconstants.NodeKubeletBootstrap},
-			RoleRef: clusterRole(kubeadmconstants.NodeBootstrapperClusterRoleName), Subjects: group(kubeadmconstants.NodeBootstrapTokenAuthGroup)},
-		{ObjectMeta: metav1.ObjectMeta{Name: kubeadmconstants.GetNodesClusterRoleName},
-			RoleRef: clusterRole(kubeadmconstants.GetNodesClusterRoleName), Subjects: group(kubeadmconstants.NodeBootstrapTokenAuthGroup)},
-		{ObjectMeta: metav1.ObjectMeta{Name: kubeadmconstants.NodeAutoApproveBootstrapClusterRoleBinding},
-			RoleRef: clusterRole(kubeadmconstants.CSRAutoApprovalClusterRoleName), Subjects: group(kubeadmconstants.NodeBootstrapTokenAuthGroup)},
-		{ObjectMeta: metav1.ObjectMeta{Name: kubeadmconstants.NodeAutoApproveCertificateRotationClusterRoleBinding},
-			RoleRef: clusterRole(kubeadmconstants.NodeSelfCSRAutoApprovalClusterRoleName), Subjects: group(kubeadmconstants.NodesGroup)},
-	} {
-		objects = append(objects, struct {
-			name   string
-			create func() error
-		}{"ClusterRoleBinding " + b.Name, func() error {
-			_, err := client.RbacV1().ClusterRoleBindings().Create(ctx, &b, metav1.CreateOptions{})
-			return err
-		}})
-	}
-	for _, o := range objects {
-		if err := o.create(); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating %s: %w", o.name, err)
-		}
-	}
-	return nil
+	return objs.Create(ctx, client)
 }
 
 // SignClusterInfo adds a jws-kubeconfig-<id> signature of cluster-info's

@@ -11,22 +11,18 @@ package nodeclaimtest
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
-	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-	"sigs.k8s.io/yaml"
 
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/operator"
 	"github.com/fleet-scheduler/fleet-scheduler/test/env"
@@ -63,12 +59,7 @@ func Start(t *testing.T) *Env {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	m := env.StartMotoT(t)
-	for k, v := range map[string]string{
-		"AWS_ENDPOINT_URL": m.Endpoint, "AWS_REGION": m.Region, "AWS_ACCESS_KEY_ID": "testing",
-		"AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true",
-	} {
-		t.Setenv(k, v)
-	}
+	m.SetEnv(t)
 	world, err := env.SeedAWS(ctx, m.AWSConfig(), Discovery)
 	if err != nil {
 		t.Fatal(err)
@@ -91,30 +82,19 @@ func Start(t *testing.T) *Env {
 // the launch path reads the endpoint and CA from it.
 func (e *Env) publishClusterInfo(t *testing.T) {
 	t.Helper()
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters[""] = &clientcmdapi.Cluster{Server: e.API.Config.Host, CertificateAuthorityData: e.API.Config.CAData}
-	raw, err := clientcmd.Write(*kc)
+	cm, err := bootstrap.ClusterInfoConfigMap(e.API.Config.Host, e.API.Config.CAData)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.Kube.CoreV1().ConfigMaps(metav1.NamespacePublic).Create(e.Ctx, &v1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Name: "cluster-info"}, Data: map[string]string{"kubeconfig": string(raw)},
-	}, metav1.CreateOptions{})
-	if err != nil {
+	if _, err := e.Kube.CoreV1().ConfigMaps(cm.Namespace).Create(e.Ctx, cm, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func (e *Env) applyExampleNodeClass(t *testing.T) {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(env.RepoRoot(), "manifests", "examples", "ec2nodeclass.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	class := &ec2v1.EC2NodeClass{}
-	if err := yaml.UnmarshalStrict(raw, class); err != nil {
-		t.Fatal(err)
-	}
+	env.ReadExample(t, "ec2nodeclass.yaml", class)
 	if _, err := e.Karp.EC2V1().EC2NodeClasses().Create(e.Ctx, class, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/disruption"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/drain"
+	nodetermination "github.com/fleet-scheduler/fleet-scheduler/provision/node/termination"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodeclaim/garbagecollection"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodeclaim/lifecycle"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodeclaim/termination"
@@ -103,6 +104,13 @@ func (o *Operator) controllers(ctx context.Context) ([]*controller.Controller, e
 	if err := tc.Watch(claims); err != nil {
 		return nil, err
 	}
+	// A managed Node deleted by hand goes through its claim's termination.
+	ntc := controller.New(nodetermination.Name, &nodetermination.Controller{
+		Karpenter: o.Karpenter, Kube: o.Kube, Nodes: nodes.Lister(), NodeClaims: karp.NodeClaims().Lister(), Recorder: o.Recorder,
+	})
+	if err := ntc.Watch(nodes.Informer()); err != nil {
+		return nil, err
+	}
 	nc := controller.New(nodeclass.Name, &nodeclass.Controller{
 		Karpenter: o.Karpenter, NodeClasses: classes.Lister(), Resolver: o.Resolver, Recorder: o.Recorder,
 	})
@@ -128,7 +136,7 @@ func (o *Operator) controllers(ctx context.Context) ([]*controller.Controller, e
 	gc := &garbagecollection.Controller{Karpenter: o.Karpenter, NodeClaims: karp.NodeClaims().Lister(), Cloud: o.Cloud, Recorder: o.Recorder}
 	gcc := controller.New(garbagecollection.Name, gc)
 	gc.Register(gcc)
-	return []*controller.Controller{lc, tc, nc, ps, dc, pe, gcc}, nil
+	return []*controller.Controller{lc, tc, ntc, nc, ps, dc, pe, gcc}, nil
 }
 
 // leaderElect runs the controllers while this process holds the Lease. On

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"k8s.io/utils/ptr"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -230,8 +231,17 @@ func runAsServiceAccount(t *testing.T, api *env.APIServer, b *build) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	created.Status = corev1.NodeStatus{Capacity: rl, Allocatable: rl, Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}
-	if _, err := kube.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+	// Registration updates the Node as soon as it appears: retry on its writes, as a kubelet does.
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		fresh, err := kube.CoreV1().Nodes().Get(ctx, created.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		fresh.Status = corev1.NodeStatus{Capacity: rl, Allocatable: rl, Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}
+		_, err = kube.CoreV1().Nodes().UpdateStatus(ctx, fresh, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	// kube-controller-manager's node lifecycle controller would lift the
@@ -296,6 +306,16 @@ func runAsServiceAccount(t *testing.T, api *env.APIServer, b *build) {
 		t.Fatal(err)
 	}
 	step("NodeClaim deleted -> node, instance, token gone", time.Minute, func(ctx context.Context) (bool, error) {
+		// No kubelet runs here: remove the pods the drain evicted, as the kubelet would once they stop.
+		pods, err := kube.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + claim.Name})
+		if err != nil {
+			return false, err
+		}
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp != nil {
+				_ = kube.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
+			}
+		}
 		if _, err := karp.KarpenterV1().NodeClaims().Get(ctx, claim.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			return false, nil
 		}

@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -19,9 +20,10 @@ import (
 
 // register links the Node that joined under the claim's name to the claim:
 // the Node gets the claim's labels (those the kubelet may not set itself
-// too), its provider ID, an owner reference to the claim, and loses the
-// unregistered taint. A machine whose Node has not registered within the
-// registration TTL is given up: the claim is deleted, which terminates it.
+// too), its provider ID, an owner reference to the claim and the
+// termination finalizer, and loses the unregistered taint. A machine whose
+// Node has not registered within the registration TTL is given up: the
+// claim is deleted, which terminates it.
 func (c *Controller) register(ctx context.Context, nc *karpv1.NodeClaim) (controller.Result, error) {
 	node, err := c.Nodes.Get(nc.Name)
 	if err != nil && !apierrors.IsNotFound(err) {
@@ -117,6 +119,12 @@ func (c *Controller) syncNode(ctx context.Context, nc *karpv1.NodeClaim) error {
 					node.Spec.Taints = append(node.Spec.Taints, t)
 				}
 			}
+		}
+		// The termination finalizer sends a deletion of the Node through
+		// the claim's termination (drain, instance), as in Karpenter. The
+		// API refuses new finalizers on an object being deleted.
+		if node.DeletionTimestamp == nil && !slices.Contains(node.Finalizers, karpv1.TerminationFinalizer) {
+			node.Finalizers = append(node.Finalizers, karpv1.TerminationFinalizer)
 		}
 		if !ownedBy(node, nc) {
 			node.OwnerReferences = append(node.OwnerReferences, metav1.OwnerReference{

@@ -24,6 +24,7 @@ import (
 	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/drain"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/metrics"
+	nodetermination "github.com/fleet-scheduler/fleet-scheduler/provision/node/termination"
 )
 
 // Name is the controller's name.
@@ -118,8 +119,10 @@ func nodeReady(node *v1.Node) bool {
 }
 
 // deleteNode deletes the claim's Node: the one it registered, else the
-// Node of its name if that is its machine's. A Node of the claim's name
-// that belongs to another machine is left alone.
+// Node of its name if that is its machine's. The Node's termination
+// finalizer is taken off first; a Node already being deleted (by hand,
+// which is what deleted the claim) only loses the finalizer. A Node of the
+// claim's name that belongs to another machine is left alone.
 func (c *Controller) deleteNode(ctx context.Context, nc *karpv1.NodeClaim) error {
 	nodeName := nc.Status.NodeName
 	if nodeName == "" {
@@ -139,6 +142,14 @@ func (c *Controller) deleteNode(ctx context.Context, nc *karpv1.NodeClaim) error
 	if !mine {
 		klog.FromContext(ctx).V(2).Info("Leaving a Node of the claim's name that belongs to another machine",
 			"nodeClaim", nc.Name, "node", node.Name, "providerID", node.Spec.ProviderID)
+		return nil
+	}
+	// Our finalizer on the Node sends a deletion of the Node here (see
+	// provision/node/termination); now that the Node is drained it goes.
+	if err := nodetermination.RemoveFinalizer(ctx, c.Kube, node); err != nil {
+		return err
+	}
+	if node.DeletionTimestamp != nil {
 		return nil
 	}
 	// The UID precondition keeps a Node re-registered since the Get.

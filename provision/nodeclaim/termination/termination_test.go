@@ -1,12 +1,14 @@
 package termination_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
@@ -47,6 +49,19 @@ func TestTermination(t *testing.T) {
 	launched := func(t *testing.T) *karpv1.NodeClaim {
 		return e.WaitLaunched(t, op.CreateClaim(t, e, "term", "t3.medium").Name)
 	}
+	// registered registers the claim's Node and waits for it to initialize;
+	// registration puts the termination finalizer on the Node.
+	registered := func(t *testing.T, nc *karpv1.NodeClaim) *karpv1.NodeClaim {
+		e.RegisterNode(t, nc.Name, nil)
+		e.SetNodeReady(t, nc.Name, true)
+		nc = e.WaitClaim(t, nc.Name, "initialized", func(nc *karpv1.NodeClaim) bool {
+			return karpv1.IsConditionTrue(nc.Status.Conditions, karpv1.ConditionTypeInitialized)
+		})
+		if node := e.Node(t, nc.Name); !slices.Contains(node.Finalizers, karpv1.TerminationFinalizer) {
+			t.Fatalf("registered node's finalizers %v, want %s", node.Finalizers, karpv1.TerminationFinalizer)
+		}
+		return nc
+	}
 
 	for _, tc := range []struct {
 		name string
@@ -61,14 +76,10 @@ func TestTermination(t *testing.T) {
 	}{{
 		name: "initialized node",
 		setup: func(t *testing.T) *karpv1.NodeClaim {
-			nc := launched(t)
-			e.RegisterNode(t, nc.Name, nil)
-			e.SetNodeReady(t, nc.Name, true)
-			return e.WaitClaim(t, nc.Name, "initialized", func(nc *karpv1.NodeClaim) bool {
-				return karpv1.IsConditionTrue(nc.Status.Conditions, karpv1.ConditionTypeInitialized)
-			})
+			return registered(t, launched(t))
 		},
-		// The token was revoked at registration.
+		// The token was revoked at registration; the Node's termination
+		// finalizer does not hold up the claim's deletion.
 		instances: 1, node: true,
 	}, {
 		name:      "launched, node never joined",
@@ -157,4 +168,56 @@ func TestTermination(t *testing.T) {
 			}
 		})
 	}
+
+	// `kubectl delete node` on a managed Node goes the same way: the Node
+	// waits on its finalizer while its claim is deleted, drained and
+	// terminated, and goes with it.
+	t.Run("node deleted by hand", func(t *testing.T) {
+		nc := registered(t, launched(t))
+		began := time.Now()
+		if err := e.Kube.CoreV1().Nodes().Delete(e.Ctx, nc.Name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		e.WaitEvent(t, nc.Name, "DeletingNodeClaim")
+		e.WaitClaimGone(t, nc.Name, 30*time.Second)
+		nct.Eventually(t, 10*time.Second, "node "+nc.Name+" to be gone", func() bool {
+			_, err := e.Kube.CoreV1().Nodes().Get(e.Ctx, nc.Name, metav1.GetOptions{})
+			return apierrors.IsNotFound(err)
+		})
+		t.Logf("claim and node gone %s after the node's delete", time.Since(began).Round(time.Millisecond))
+		all := e.ClaimInstances(t, nc.Name)
+		if len(all) != 1 {
+			t.Errorf("instances tagged with the claim: %+v, want 1", all)
+		}
+		for _, i := range all {
+			if !nct.Gone(i.State) {
+				t.Errorf("instance %s is %s after its node was deleted", i.ID, i.State)
+			}
+		}
+		if e.LaunchTemplateExists(t, nc.Name) {
+			t.Errorf("launch template outlived the node")
+		}
+	})
+
+	// A Node whose claim was removed by hand (its finalizer patched away)
+	// has nothing to wait for: its deletion is not held up.
+	t.Run("node deleted by hand, its claim already gone", func(t *testing.T) {
+		nc := registered(t, launched(t))
+		patch := []byte(`{"metadata":{"finalizers":null}}`)
+		if _, err := e.Karp.KarpenterV1().NodeClaims().Patch(e.Ctx, nc.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Karp.KarpenterV1().NodeClaims().Delete(e.Ctx, nc.Name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		e.WaitClaimGone(t, nc.Name, 10*time.Second)
+		if err := e.Kube.CoreV1().Nodes().Delete(e.Ctx, nc.Name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		nct.Eventually(t, 10*time.Second, "node "+nc.Name+" to be gone", func() bool {
+			_, err := e.Kube.CoreV1().Nodes().Get(e.Ctx, nc.Name, metav1.GetOptions{})
+			return apierrors.IsNotFound(err)
+		})
+		// The instance is the garbage collector's (an orphan); not waited for here.
+	})
 }

@@ -20,7 +20,8 @@ check-moto:
 	@command -v moto_server >/dev/null 2>&1 || { echo "moto_server not found: install it with: pip install 'moto[server]'" >&2; exit 1; }
 
 test: check-moto
-	go test -p $(TEST_P) -timeout $(TEST_TIMEOUT) $(PKGS)
+	# -count=1: test/e2e runs binaries it builds itself, which the test cache cannot see.
+	go test -count=1 -p $(TEST_P) -timeout $(TEST_TIMEOUT) $(PKGS)
 
 bench: check-moto
 	go test -run '^$$' -bench . -benchmem -benchtime 1x -count 1 $(PKGS)

@@ -96,6 +96,9 @@ func (o *Operator) controllers(ctx context.Context) ([]*controller.Controller, e
 	if err := drain.AddPodIndexers(pods); err != nil {
 		return nil, err
 	}
+	if err := observePodStartup(pods, karp.NodeClaims().Lister()); err != nil {
+		return nil, err
+	}
 	drainer := &drain.Drainer{Kube: o.Kube, Pods: pods.GetIndexer(), Recorder: o.Recorder}
 	tc := controller.New(termination.Name, &termination.Controller{
 		Karpenter: o.Karpenter, Kube: o.Kube, NodeClaims: karp.NodeClaims().Lister(), Cloud: o.Cloud, Recorder: o.Recorder,

@@ -156,6 +156,47 @@ func TestSeedScaleUp(t *testing.T) {
 	})
 }
 
+// TestSeedScaleDown is the runbook's node scale-down test, after the
+// scale-up: scan-worker to 1 replica, and within consolidateAfter (30s) plus
+// the drain every node fleet-scheduler launched is gone - Node, NodeClaim
+// and instance - while the remaining pod keeps running.
+func TestSeedScaleDown(t *testing.T) {
+	ctx := testContext(t, 5*time.Minute)
+	c := sandbox.Client
+	managed := func() int {
+		nodes, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "managed-by=karpenter"})
+		if err != nil {
+			return -1
+		}
+		return len(nodes.Items)
+	}
+	if managed() == 0 {
+		t.Fatal("no managed nodes: TestSeedScaleUp left none to scale down")
+	}
+
+	// kubectl scale deployment scan-worker -n scan --replicas=1
+	scale(ctx, t, 1)
+	start := time.Now()
+	claimClient := dynamic.NewForConfigOrDie(sandbox.Admin).Resource(nodeClaims)
+	waitFor(ctx, t, "every managed node, claim and instance gone", 4*time.Minute, func() bool {
+		claims, err := claimClient.List(ctx, metav1.ListOptions{})
+		if err != nil || len(claims.Items) > 0 || managed() != 0 {
+			return false
+		}
+		return len(runningInstancesByClaim(ctx, t)) == 0
+	})
+	took := time.Since(start)
+	t.Logf("managed nodes gone %s after the scale to 1", took.Round(100*time.Millisecond))
+	// The seed's goal is consolidateAfter (30s) + drain, under 90s; leave
+	// room for a loaded CI machine.
+	if took > 120*time.Second {
+		t.Errorf("scale-down took %s; the seed's goal is under 90s", took)
+	}
+	if n := runningScanWorkers(ctx, t); n != 1 {
+		t.Errorf("%d scan-worker pods running after the scale-down, want 1", n)
+	}
+}
+
 func scale(ctx context.Context, t *testing.T, replicas int32) {
 	t.Helper()
 	deployments := sandbox.Client.AppsV1().Deployments(seed.ScanNamespace)

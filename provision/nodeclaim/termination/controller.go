@@ -64,6 +64,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Resu
 	if err := c.deleteNode(ctx, nc); err != nil {
 		return controller.Result{}, err
 	}
+	forgetAllocatable(nc)
 	if err := c.Cloud.Delete(ctx, nc); err != nil {
 		c.Recorder.Eventf(nc, nil, v1.EventTypeWarning, "TerminationFailed", "Terminate", "Terminating the machine failed: %v", err)
 		return controller.Result{}, err
@@ -217,4 +218,21 @@ func (c *Controller) removeFinalizer(ctx context.Context, nc *karpv1.NodeClaim) 
 		return nil
 	}
 	return err
+}
+
+// forgetAllocatable drops the node's karpenter_nodes_allocatable series, so
+// a gone node does not stay on dashboards.
+func forgetAllocatable(nc *karpv1.NodeClaim) {
+	node := nc.Status.NodeName
+	if node == "" {
+		return
+	}
+	names := map[v1.ResourceName]bool{v1.ResourceCPU: true, v1.ResourceMemory: true, v1.ResourcePods: true, v1.ResourceEphemeralStorage: true}
+	for name := range nc.Status.Allocatable {
+		names[name] = true
+	}
+	for name := range names {
+		metrics.NodesAllocatable.DeleteLabelValues(node, nc.Labels[karpv1.NodePoolLabelKey], nc.Labels[v1.LabelInstanceTypeStable],
+			nc.Labels[karpv1.CapacityTypeLabelKey], nc.Labels[v1.LabelTopologyZone], string(name))
+	}
 }

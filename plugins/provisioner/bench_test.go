@@ -39,8 +39,8 @@ import (
 // staticPools serves one pool built once, the way nodepool.Source builds it.
 type staticPools struct{ pools []*packing.Pool }
 
-func (s staticPools) Pools() []*packing.Pool       { return s.pools }
-func (s staticPools) InFlight() []packing.InFlight { return nil }
+func (s staticPools) Pools() []*packing.Pool                      { return s.pools }
+func (s staticPools) InFlight([]*packing.Pool) []packing.InFlight { return nil }
 
 // BenchmarkPostFilter1000Pods measures PostFilter decisions for 1,000
 // pending pods of mixed sizes against every instance type and offering

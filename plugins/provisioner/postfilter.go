@@ -34,7 +34,9 @@ func (p *Provisioner) PostFilter(ctx context.Context, state fwk.CycleState, pod 
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.syncInFlight()
+	// One look at the pools per decision: in-flight claims and new ones both come from it.
+	pools := p.pools.Pools()
+	p.syncInFlight(pools)
 
 	for _, c := range p.candidateClaims(pod) {
 		if p.tryClaim(ctx, state, pod, need, c) {
@@ -46,7 +48,6 @@ func (p *Provisioner) PostFilter(ctx context.Context, state fwk.CycleState, pod 
 		}
 	}
 
-	pools := p.pools.Pools()
 	reasons := make([]string, 0, len(pools))
 	for _, pool := range pools {
 		c, reason := p.openClaim(ctx, state, pod, need, pool)

@@ -27,7 +27,7 @@ const Name = "Provisioner"
 // is not initialized yet.
 type PoolSource interface {
 	Pools() []*packing.Pool
-	InFlight() []packing.InFlight
+	InFlight(pools []*packing.Pool) []packing.InFlight
 }
 
 // ClaimCreator turns a planned claim into a NodeClaim object.
@@ -136,9 +136,9 @@ const createdGrace = 30 * time.Second
 // adds those created before a restart, refreshes options (a launched claim
 // has one instance type), and drops claims whose node is initialized or
 // whose NodeClaim is gone.
-func (p *state) syncInFlight() {
+func (p *state) syncInFlight(pools []*packing.Pool) {
 	seen := map[string]bool{}
-	for _, f := range p.pools.InFlight() {
+	for _, f := range p.pools.InFlight(pools) {
 		seen[f.Name] = true
 		if len(f.Options) == 0 {
 			continue

@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
+
+	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
 )
 
 // requeuePeriod is how often the plugin checks whether pods it could not
@@ -58,9 +60,10 @@ func (p *state) requeueLoop(ctx context.Context, activator fwk.PodActivator) {
 			return
 		case <-ticker.C:
 		}
-		fp := p.poolsFingerprint()
+		pools := p.pools.Pools()
+		fp := poolsFingerprint(pools)
 		p.mu.Lock()
-		p.syncInFlight()
+		p.syncInFlight(pools)
 		p.reconcileAll()
 		changed := fp != last || p.poolsChanged
 		p.poolsChanged = false
@@ -83,9 +86,9 @@ func (p *state) requeueLoop(ctx context.Context, activator fwk.PodActivator) {
 
 // poolsFingerprint changes whenever a pool appears, goes, or changes
 // whether and how much it can provision.
-func (p *state) poolsFingerprint() string {
+func poolsFingerprint(pools []*packing.Pool) string {
 	var b strings.Builder
-	for _, pool := range p.pools.Pools() {
+	for _, pool := range pools {
 		fmt.Fprintf(&b, "%s/%d/%s;", pool.Name, len(pool.Options), pool.Unavailable)
 	}
 	return b.String()

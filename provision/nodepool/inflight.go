@@ -12,15 +12,16 @@ import (
 
 // InFlight returns the NodeClaims whose node cannot take pods yet (not
 // initialized, not deleting) with the options they may still launch as:
-// the pool's options narrowed by the claim's requirements and, once
-// launched, by its instance type, zone and capacity type labels.
-func (s *Source) InFlight() []packing.InFlight {
+// their pool's options (from pools, as Pools returned them) narrowed by the
+// claim's requirements and, once launched, by its instance type, zone and
+// capacity type labels.
+func (s *Source) InFlight(current []*packing.Pool) []packing.InFlight {
 	claims, err := s.NodeClaims.List(labels.Everything())
 	if err != nil {
 		return nil
 	}
 	pools := map[string]*packing.Pool{}
-	for _, p := range s.Pools() {
+	for _, p := range current {
 		pools[p.Name] = p
 	}
 	s.mu.Lock()

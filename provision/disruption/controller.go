@@ -33,6 +33,7 @@ package disruption
 import (
 	"context"
 	"fmt"
+	nodeutil "k8s.io/kubernetes/pkg/util/node"
 	"sort"
 	"strings"
 	"sync"
@@ -300,7 +301,7 @@ func (c *Controller) observe(ctx context.Context) (*loop, error) {
 		if k.initialized {
 			b := l.budgets[np.Name]
 			b.total++
-			if deleting || k.node == nil || !nodeReady(k.node) || drain.HasDisruptedTaint(k.node) {
+			if deleting || k.node == nil || !nodeutil.IsNodeReady(k.node) || drain.HasDisruptedTaint(k.node) {
 				b.disrupting++
 			}
 		}
@@ -704,15 +705,6 @@ func claimsDevices(pods []*v1.Pod) *v1.Pod {
 		}
 	}
 	return nil
-}
-
-func nodeReady(node *v1.Node) bool {
-	for _, c := range node.Status.Conditions {
-		if c.Type == v1.NodeReady {
-			return c.Status == v1.ConditionTrue
-		}
-	}
-	return false
 }
 
 func transitionTime(nc *karpv1.NodeClaim, conditionType string) time.Time {

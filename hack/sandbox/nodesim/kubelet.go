@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	nodeutil "k8s.io/kubernetes/pkg/util/node"
 	"maps"
 	"net/netip"
 	"runtime"
@@ -362,9 +363,9 @@ func (k *Kubelet) syncStatus(ctx context.Context) error {
 	k.mu.Lock()
 	wasReady := k.ready
 	k.node, k.lastReport = updated, now
-	k.ready = isReady(updated)
+	k.ready = nodeutil.IsNodeReady(updated)
 	k.mu.Unlock()
-	if !wasReady && isReady(updated) {
+	if !wasReady && nodeutil.IsNodeReady(updated) {
 		k.event(ctx, updated, "NodeReady", fmt.Sprintf("Node %s status is now: NodeReady", updated.Name))
 		k.log.Info("Node Ready", "podCIDR", updated.Spec.PodCIDR)
 	}
@@ -462,15 +463,6 @@ func resourceListEqual(a, b corev1.ResourceList) bool {
 		}
 	}
 	return true
-}
-
-func isReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 func (k *Kubelet) event(ctx context.Context, node *corev1.Node, reason, message string) {

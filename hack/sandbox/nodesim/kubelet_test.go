@@ -2,6 +2,7 @@ package nodesim
 
 import (
 	"context"
+	nodeutil "k8s.io/kubernetes/pkg/util/node"
 	"net/netip"
 	"testing"
 	"time"
@@ -135,8 +136,8 @@ func TestPodLifecycle(t *testing.T) {
 	if node.Labels["managed-by"] != "karpenter" || node.Labels[corev1.LabelHostname] != "n1" || node.Labels[corev1.LabelArchStable] != "amd64" {
 		t.Errorf("labels %v", node.Labels)
 	}
-	if len(node.Spec.Taints) != 1 || isReady(node) {
-		t.Errorf("taints %v, ready %t: want the unregistered taint and not Ready before a pod CIDR", node.Spec.Taints, isReady(node))
+	if len(node.Spec.Taints) != 1 || nodeutil.IsNodeReady(node) {
+		t.Errorf("taints %v, ready %t: want the unregistered taint and not Ready before a pod CIDR", node.Spec.Taints, nodeutil.IsNodeReady(node))
 	}
 	node.Spec.PodCIDR = "10.244.7.0/24"
 	if _, err := client.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{}); err != nil {

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	nodeutil "k8s.io/kubernetes/pkg/util/node"
 
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -25,7 +26,7 @@ func (c *Controller) initialize(ctx context.Context, nc *karpv1.NodeClaim) (cont
 	if err != nil {
 		return controller.Result{}, err
 	}
-	if !nodeReady(node) || hasTaint(node.Spec.Taints, karpv1.UnregisteredNoExecuteTaint()) {
+	if !nodeutil.IsNodeReady(node) || hasTaint(node.Spec.Taints, karpv1.UnregisteredNoExecuteTaint()) {
 		return controller.Result{}, nil
 	}
 	for _, t := range nc.Spec.StartupTaints {
@@ -51,13 +52,4 @@ func (c *Controller) initialize(ctx context.Context, nc *karpv1.NodeClaim) (cont
 	}
 	klog.FromContext(ctx).V(2).Info("Initialized", "nodeClaim", nc.Name, "node", node.Name)
 	return controller.Result{}, nil
-}
-
-func nodeReady(node *v1.Node) bool {
-	for _, c := range node.Status.Conditions {
-		if c.Type == v1.NodeReady {
-			return c.Status == v1.ConditionTrue
-		}
-	}
-	return false
 }

@@ -6,6 +6,7 @@ package termination
 import (
 	"context"
 	"encoding/json"
+	nodeutil "k8s.io/kubernetes/pkg/util/node"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -98,7 +99,7 @@ func (c *Controller) drain(ctx context.Context, nc *karpv1.NodeClaim) (bool, tim
 	if mine, err := c.isClaimsNode(ctx, nc, node); err != nil || !mine {
 		return err == nil, 0, err
 	}
-	if nc.Status.ProviderID != "" && !nodeReady(node) { // ask EC2 only when the kubelet looks dead
+	if nc.Status.ProviderID != "" && !nodeutil.IsNodeReady(node) { // ask EC2 only when the kubelet looks dead
 		if _, err := c.Cloud.Get(ctx, nc.Status.ProviderID); cloudprovider.IsNotFound(err) {
 			return true, 0, nil
 		}
@@ -108,15 +109,6 @@ func (c *Controller) drain(ctx context.Context, nc *karpv1.NodeClaim) (bool, tim
 		return false, 0, err
 	}
 	return st.Done, st.RequeueAfter, nil
-}
-
-func nodeReady(node *v1.Node) bool {
-	for _, c := range node.Status.Conditions {
-		if c.Type == v1.NodeReady {
-			return c.Status == v1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // deleteNode deletes the claim's Node: the one it registered, else the

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,8 +22,24 @@ type Etcd struct {
 }
 
 // StartEtcd starts an etcd server in this process with its data in a fresh
-// temporary directory. Stop it with Close.
+// temporary directory. Stop it with Close. etcd binds the ports itself, so
+// another process may take one between FreePort and the bind; that is
+// retried on fresh ports.
 func StartEtcd() (*Etcd, error) {
+	var err error
+	for range 3 {
+		var e *Etcd
+		if e, err = startEtcd(); err == nil {
+			return e, nil
+		}
+		if !strings.Contains(err.Error(), "address already in use") {
+			return nil, err
+		}
+	}
+	return nil, err
+}
+
+func startEtcd() (*Etcd, error) {
 	dir, err := os.MkdirTemp("", "fleet-etcd")
 	if err != nil {
 		return nil, err

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,61 +13,59 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-)
 
-// MotoInstallHint is printed wherever moto_server is missing.
-const MotoInstallHint = "moto_server not found on PATH or in ~/.pyenv/shims; install it with: pip install 'moto[server]'"
+	"github.com/fleet-scheduler/fleet-scheduler/hack/motoserver"
+)
 
 // Moto is a moto_server process serving the EC2 and SSM APIs on loopback.
 type Moto struct {
 	Endpoint string
 	Region   string
 	cmd      *exec.Cmd
+	done     chan struct{} // closed when the process has exited
+	waitErr  error
 }
 
-// MotoBinary finds moto_server on PATH or in the pyenv shims directory.
-func MotoBinary() (string, error) {
-	if p, err := exec.LookPath("moto_server"); err == nil {
-		return p, nil
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		p := filepath.Join(home, ".pyenv", "shims", "moto_server")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s", MotoInstallHint)
-}
-
-// StartMoto starts moto_server on a free loopback port and waits until it answers.
+// StartMoto starts moto_server on a loopback port this process binds and
+// hands over, and waits until it answers.
 func StartMoto(region string) (*Moto, error) {
-	bin, err := MotoBinary()
+	bin, err := motoserver.Binary()
 	if err != nil {
 		return nil, err
 	}
-	port, err := FreePort()
+	sock, err := motoserver.Listen()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
+	defer sock.Close()
+	cmd := exec.Command(bin, sock.Args()...)
+	cmd.Env = append(os.Environ(), sock.Env()...)
+	cmd.ExtraFiles = []*os.File{sock.File()}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting moto_server: %w", err)
 	}
-	m := &Moto{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), Region: region, cmd: cmd}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(m.Endpoint + "/moto-api/")
-		if err == nil {
-			resp.Body.Close()
-			return m, nil
+	sock.Close()
+	m := &Moto{Endpoint: sock.Endpoint, Region: region, cmd: cmd, done: make(chan struct{})}
+	go func() { m.waitErr = cmd.Wait(); close(m.done) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	err = motoserver.WaitReady(ctx, m.Endpoint, func() error {
+		select {
+		case <-m.done:
+			if m.waitErr == nil {
+				return fmt.Errorf("exit status 0")
+			}
+			return m.waitErr
+		default:
+			return nil
 		}
-		if time.Now().After(deadline) {
-			m.Close()
-			return nil, fmt.Errorf("moto_server on %s did not answer within 60s: %w", m.Endpoint, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	})
+	if err != nil {
+		m.Close()
+		return nil, err
 	}
+	return m, nil
 }
 
 // StartMotoT starts moto_server for one test and stops it when the test ends.
@@ -127,15 +124,11 @@ func (m *Moto) Reset(ctx context.Context) error {
 
 // Close stops the server and its process group.
 func (m *Moto) Close() {
-	if m.cmd.Process != nil {
-		_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = m.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
+	_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-m.done:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
+		<-m.done
 	}
 }

@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/fleet-scheduler/fleet-scheduler/hack/motoserver"
 	"github.com/fleet-scheduler/fleet-scheduler/hack/sandbox/pki"
 	"github.com/fleet-scheduler/fleet-scheduler/hack/sandbox/proc"
 )
@@ -253,59 +252,31 @@ func WaitHealthz(ctx context.Context, port int, p *proc.Process, timeout time.Du
 	}
 }
 
-// MotoInstallHint is printed when moto_server is missing.
-const MotoInstallHint = "moto_server not found on PATH or in ~/.pyenv/shims; install it with: pip install 'moto[server]'"
-
-// MotoBinary finds moto_server on PATH or in the pyenv shims directory.
-func MotoBinary() (string, error) {
-	if p, err := exec.LookPath("moto_server"); err == nil {
-		return p, nil
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		p := filepath.Join(home, ".pyenv", "shims", "moto_server")
-		if fileExists(p) {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s", MotoInstallHint)
-}
-
-// StartMoto starts moto_server on a free loopback port and waits until it
-// answers; it returns the endpoint URL.
+// StartMoto starts moto_server on a loopback port this process binds and
+// hands over, and waits until it answers; it returns the endpoint URL.
 func StartMoto(ctx context.Context, logPath string) (*proc.Process, string, error) {
-	bin, err := MotoBinary()
+	bin, err := motoserver.Binary()
 	if err != nil {
 		return nil, "", err
 	}
-	port, err := FreePort()
+	sock, err := motoserver.Listen()
 	if err != nil {
 		return nil, "", err
 	}
+	defer sock.Close()
 	p, err := proc.Start(proc.Spec{
-		Name: "moto_server", Path: bin, Args: []string{"-H", "127.0.0.1", "-p", fmt.Sprint(port)},
-		Env: os.Environ(), LogPath: logPath,
+		Name: "moto_server", Path: bin, Args: sock.Args(),
+		Env: append(os.Environ(), sock.Env()...), LogPath: logPath, ExtraFiles: []*os.File{sock.File()},
 	})
 	if err != nil {
 		return nil, "", err
 	}
-	endpoint := fmt.Sprintf("http://127.0.0.1:%d", port)
+	sock.Close()
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/moto-api/", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			return p, endpoint, nil
-		}
-		if exit := p.ExitError(); exit != nil {
-			return nil, "", exit
-		}
-		select {
-		case <-ctx.Done():
-			p.Stop(5 * time.Second)
-			return nil, "", fmt.Errorf("moto_server on %s did not answer within 60s: %w", endpoint, err)
-		case <-time.After(100 * time.Millisecond):
-		}
+	if err := motoserver.WaitReady(ctx, sock.Endpoint, p.ExitError); err != nil {
+		p.Stop(5 * time.Second)
+		return nil, "", err
 	}
+	return p, sock.Endpoint, nil
 }

@@ -39,6 +39,8 @@ type Spec struct {
 	Dir string
 	// LogPath receives the child's stdout and stderr.
 	LogPath string
+	// ExtraFiles are inherited as descriptors 3, 4, ...
+	ExtraFiles []*os.File
 }
 
 // Start starts the child.
@@ -54,6 +56,7 @@ func Start(s Spec) (*Process, error) {
 	cmd.Env = s.Env
 	cmd.Dir = s.Dir
 	cmd.Stdout, cmd.Stderr = log, log
+	cmd.ExtraFiles = s.ExtraFiles
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		log.Close()

@@ -118,7 +118,7 @@ func (p *Provisioner) tryClaim(ctx context.Context, state fwk.CycleState, pod *v
 		// A created claim cannot narrow: every option it may launch as must hold the pod.
 		return false
 	}
-	if st := p.handle.RunFilterPluginsWithNominatedPods(ctx, state, pod, nodeInfo(c.name, c.pool, options)); !st.IsSuccess() {
+	if st := p.handle.RunFilterPluginsWithNominatedPods(ctx, state, pod, packing.NodeInfo(c.name, c.pool, options)); !st.IsSuccess() {
 		return false
 	}
 	if c.planned {
@@ -149,7 +149,7 @@ func (p *Provisioner) openClaim(ctx context.Context, state fwk.CycleState, pod *
 		return nil, "its limits leave no room for another node"
 	}
 	name := p.newClaimName(pool.Name)
-	if st := p.handle.RunFilterPluginsWithNominatedPods(ctx, state, pod, nodeInfo(name, pool, options)); !st.IsSuccess() {
+	if st := p.handle.RunFilterPluginsWithNominatedPods(ctx, state, pod, packing.NodeInfo(name, pool, options)); !st.IsSuccess() {
 		return nil, fmt.Sprintf("%s rejects its nodes: %s", st.Plugin(), strings.Join(st.Reasons(), ", "))
 	}
 	return newClaim(name, pool, pin(options, topologyKeys(pod)), true, p.now()), ""

@@ -26,14 +26,15 @@
 // once per change. The claims also carry Consolidatable and Drifted
 // conditions, written when they change.
 //
-// Consolidation only deletes: replacing a node with one cheaper node is
-// not done yet.
+// A node whose pods fit on no other node is replaced instead, when one new
+// node holds them all: a cheaper one for consolidation, one made from the
+// current template for drift (see replace.go). A drifted node that cannot
+// be replaced that way is deleted and its pods provisioned for again.
 package disruption
 
 import (
 	"context"
 	"fmt"
-	nodeutil "k8s.io/kubernetes/pkg/util/node"
 	"sort"
 	"strings"
 	"sync"
@@ -50,6 +51,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
+	nodeutil "k8s.io/kubernetes/pkg/util/node"
 
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
@@ -60,6 +62,8 @@ import (
 	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/drain"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/metrics"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/nodepool"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
 )
 
 // Name is the disruption loop's controller name.
@@ -90,6 +94,9 @@ type Options struct {
 	KarpenterInformers externalversions.SharedInformerFactory
 	KubeInformers      informers.SharedInformerFactory
 	Recorder           events.EventRecorder
+	// Pools plans replacement nodes; nil turns replacement off (nodes whose
+	// pods fit nowhere else then stay, and drifted ones are deleted).
+	Pools PoolSource
 	// Interval is the loop's period (the Provisioner args'
 	// disruptionInterval); DefaultInterval when zero.
 	Interval time.Duration
@@ -100,6 +107,8 @@ type Options struct {
 // Controller is the disruption loop's reconciler (one key).
 type Controller struct {
 	karp        versioned.Interface
+	kube        kubernetes.Interface
+	pools       PoolSource
 	interval    time.Duration
 	now         func() time.Time
 	nodePools   karplisters.NodePoolLister
@@ -115,9 +124,10 @@ type Controller struct {
 	podEvents *PodEvents
 	report    *reporter
 
-	mu      sync.Mutex
-	lastRun time.Time
-	deleted map[string]time.Time // claims this loop deleted, until the cache shows it
+	mu        sync.Mutex
+	lastRun   time.Time
+	deleted   map[string]time.Time // claims this loop deleted, until the cache shows it
+	replacing map[string]string    // claims this process began to replace -> their replacements
 }
 
 // New builds the loop and registers the informers it needs with the
@@ -139,6 +149,8 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 	}
 	c := &Controller{
 		karp:        o.Karpenter,
+		kube:        o.Kube,
+		pools:       o.Pools,
 		interval:    interval,
 		now:         now,
 		nodePools:   karp.NodePools().Lister(),
@@ -151,6 +163,7 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 		podInf:      podInf,
 		report:      newReporter(o.Recorder),
 		deleted:     map[string]time.Time{},
+		replacing:   map[string]string{},
 	}
 	c.podEvents = &PodEvents{Karpenter: o.Karpenter, NodeClaims: c.nodeClaims, Now: now}
 	sim, err := newSimulator(ctx, o.KubeInformers, o.Kube)
@@ -212,6 +225,7 @@ type candidate struct {
 	driftReason string
 	driftMsg    string
 	acted       bool
+	placed      bool // its pods are placed elsewhere in the simulation
 }
 
 func (k *candidate) nodeName() string {
@@ -233,6 +247,11 @@ type loop struct {
 	hashes   map[string]string
 	sess     *session
 	received map[string]bool // nodes that received simulated pods in this run
+	// replacing maps claims being replaced to their replacements; exists
+	// holds every claim's name, deleting or not.
+	replacing map[string]*karpv1.NodeClaim
+	exists    map[string]bool
+	poolViews map[string]*packing.Pool // launch options, read on first use
 }
 
 // Run looks at every managed claim once and disrupts what may go.
@@ -247,6 +266,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			l.sess.end()
 		}
 	}()
+	l.progressReplacements(ctx)
 	l.expire(ctx)
 	l.syncConditions(ctx)
 	l.drift(ctx)
@@ -275,12 +295,16 @@ func (c *Controller) observe(ctx context.Context) (*loop, error) {
 		return nil, err
 	}
 	l := &loop{c: c, now: now, budgets: map[string]*budget{}, nodes: nodes, pdbs: pdbs,
-		hashes: map[string]string{}, received: map[string]bool{}}
+		hashes: map[string]string{}, received: map[string]bool{},
+		replacing: replacementState(claims), exists: map[string]bool{}}
+	for _, nc := range claims {
+		l.exists[nc.Name] = true
+	}
 	byPool := map[string]*karpv1.NodePool{}
 	for _, np := range pools {
 		byPool[np.Name] = np
 		l.budgets[np.Name] = &budget{pool: np}
-		l.hashes[np.Name] = TemplateHash(np)
+		l.hashes[np.Name] = nodepool.TemplateHash(np)
 	}
 	byNode := make(map[string]*v1.Node, len(nodes))
 	for _, n := range nodes {
@@ -372,9 +396,11 @@ func (l *loop) expire(ctx context.Context) {
 	}
 }
 
-// drift replaces drifted nodes within the budget, oldest first. The node
-// is deleted; its pods are provisioned for again (no replacement is
-// launched ahead of time).
+// drift replaces drifted nodes within the budget, oldest first. A node
+// whose pods fit on the other nodes is deleted; otherwise one node made
+// from the current template is launched for them first, when one holds
+// them all; failing that the node is deleted and its pods provisioned for
+// again.
 func (l *loop) drift(ctx context.Context) {
 	drifted := l.filter(func(k *candidate) bool { return k.initialized && k.driftReason != "" })
 	sort.SliceStable(drifted, func(i, j int) bool {
@@ -384,7 +410,17 @@ func (l *loop) drift(ctx context.Context) {
 		if !l.mayDisrupt(k, karpv1.DisruptionReasonDrifted) {
 			continue
 		}
-		l.disrupt(ctx, k, string(karpv1.DisruptionReasonDrifted), k.driftReason+": "+k.driftMsg)
+		message := k.driftReason + ": " + k.driftMsg
+		if l.c.pools != nil && k.node != nil && len(k.movable) > 0 {
+			if placed, why := l.relocateOrReplace(ctx, k, karpv1.DisruptionReasonDrifted, message, 0); placed == "" {
+				klog.FromContext(ctx).V(2).Info("Drifted node not replaced ahead; deleting it", "nodeClaim", k.claim.Name, "why", why)
+			} else if placed == replaced {
+				continue
+			} else {
+				message += "; " + placed
+			}
+		}
+		l.disrupt(ctx, k, string(karpv1.DisruptionReasonDrifted), message)
 	}
 }
 
@@ -431,25 +467,62 @@ func (l *loop) underutilized(ctx context.Context) {
 				fmt.Sprintf("Not consolidating: pod %s/%s claims devices (resourceClaims), which the simulation cannot place", p.Namespace, p.Name))
 			continue
 		}
-		sess, err := l.session(ctx)
-		if err != nil {
-			klog.FromContext(ctx).Error(err, "Starting the consolidation simulation")
-			return
+		price, priced := l.price(k)
+		if !priced {
+			price = 0 // no replacement: its price is unknown
 		}
-		moves, stuck, why := sess.relocate(ctx, k.node.Name, k.movable)
-		if stuck != nil {
-			l.c.report.blocked(k.claim, k.node, "Unconsolidatable",
-				fmt.Sprintf("Not consolidating: pod %s/%s fits on no other node: %s", stuck.Namespace, stuck.Name, why))
-			continue
+		placed, why := l.relocateOrReplace(ctx, k, karpv1.DisruptionReasonUnderutilized, "", price)
+		switch placed {
+		case "":
+			l.c.report.blocked(k.claim, k.node, "Unconsolidatable", "Not consolidating: "+why)
+		case replaced:
+		default:
+			l.disrupt(ctx, k, string(karpv1.DisruptionReasonUnderutilized), placed)
 		}
+	}
+}
+
+// replaced is what relocateOrReplace returns when it launched a replacement.
+const replaced = "replaced"
+
+// relocateOrReplace places k's pods on the other nodes in the simulation
+// and describes where they went; failing that, with a PoolSource, it
+// launches a replacement for them (cheaper than maxPrice when maxPrice is
+// positive; for consolidation without a known price, none) and returns
+// replaced. It returns "" and why when the pods cannot go.
+func (l *loop) relocateOrReplace(ctx context.Context, k *candidate, reason karpv1.DisruptionReason, message string, maxPrice float64) (string, string) {
+	sess, err := l.session(ctx)
+	if err != nil {
+		klog.FromContext(ctx).Error(err, "Starting the disruption simulation")
+		return "", "the simulation could not start: " + err.Error()
+	}
+	moves, stuck, why := sess.relocate(ctx, k.node.Name, k.movable)
+	if stuck == nil {
 		targets := map[string]int{}
 		for _, m := range moves {
 			targets[m.to]++
 			l.received[m.to] = true
 		}
-		l.disrupt(ctx, k, string(karpv1.DisruptionReasonUnderutilized),
-			fmt.Sprintf("its %d pod(s) fit on other nodes (%s)", len(moves), describeTargets(targets)))
+		k.placed = true
+		return fmt.Sprintf("its %d pod(s) fit on other nodes (%s)", len(moves), describeTargets(targets)), ""
 	}
+	why = fmt.Sprintf("pod %s/%s fits on no other node: %s", stuck.Namespace, stuck.Name, why)
+	if l.c.pools == nil || (reason == karpv1.DisruptionReasonUnderutilized && maxPrice <= 0) {
+		return "", why
+	}
+	plan, planWhy := l.planReplacement(ctx, k, maxPrice)
+	if plan == nil {
+		return "", why + "; and no replacement: " + planWhy
+	}
+	if message == "" {
+		message = fmt.Sprintf("its %d pod(s) fit on no other node but on one node cheaper than its %s at $%.4f/h",
+			len(k.movable), k.claim.Labels[v1.LabelInstanceTypeStable], maxPrice)
+	}
+	if !l.replace(ctx, k, plan, reason, message) {
+		l.sess.include(k.node.Name)
+		return "", why + "; and the replacement could not be started"
+	}
+	return replaced, ""
 }
 
 // session starts the run's simulation on first use: every node, the pods
@@ -611,7 +684,7 @@ func (l *loop) disrupt(ctx context.Context, k *candidate, reason, message string
 	l.budgets[k.pool.Name].disrupting++
 	if k.node != nil {
 		l.leaving = append(l.leaving, k.node.Name)
-		if l.sess != nil && reason != string(karpv1.DisruptionReasonUnderutilized) {
+		if l.sess != nil && !k.placed {
 			l.sess.displace(ctx, k.node.Name, k.movable)
 		}
 	}
@@ -693,6 +766,11 @@ func (c *Controller) pruneDeleted(claims []*karpv1.NodeClaim, now time.Time) {
 	for name, t := range c.deleted {
 		if !alive[name] || now.Sub(t) >= time.Minute {
 			delete(c.deleted, name)
+		}
+	}
+	for name := range c.replacing {
+		if !alive[name] {
+			delete(c.replacing, name)
 		}
 	}
 }

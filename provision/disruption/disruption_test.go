@@ -27,6 +27,7 @@ import (
 	"github.com/fleet-scheduler/fleet-scheduler/provision/disruption"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/disruption/disruptiontest"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/drain"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/nodepool"
 	"github.com/fleet-scheduler/fleet-scheduler/test/env"
 )
 
@@ -39,7 +40,7 @@ func TestDisruption(t *testing.T) {
 	c.RunControllers(t)
 	d, err := disruption.New(c.Ctx, disruption.Options{
 		Karpenter: c.Karp, Kube: c.Kube, KarpenterInformers: c.KarpInformers, KubeInformers: c.KubeInformers,
-		Recorder: c.Recorder, Interval: 300 * time.Millisecond,
+		Recorder: c.Recorder, Interval: 300 * time.Millisecond, Pools: testPools{},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -76,6 +77,9 @@ func TestDisruption(t *testing.T) {
 	t.Run("BudgetOfOneDrainsOneAtATime", h.budgetOfOne)
 	t.Run("ConsolidationMovesPodsOntoOneNode", h.consolidation)
 	t.Run("ExpiredNodeGoesDespiteDoNotDisrupt", h.expiration)
+	t.Run("ReplacedByACheaperNode", h.replaceCheaper)
+	t.Run("ReplacementGoneKeepsTheNode", h.replacementGone)
+	t.Run("DriftedNodeReplacedFirst", h.driftReplacedFirst)
 }
 
 type harness struct {
@@ -251,7 +255,7 @@ func (h *harness) nominated(t *testing.T) {
 
 func (h *harness) doNotDisrupt(t *testing.T) {
 	h.Pool(t, "dnd", karpv1.Disruption{ConsolidateAfter: after("0s")})
-	stale := map[string]string{karpv1.NodePoolHashAnnotationKey: "stale", karpv1.NodePoolHashVersionAnnotationKey: disruption.NodePoolHashVersion}
+	stale := map[string]string{karpv1.NodePoolHashAnnotationKey: "stale", karpv1.NodePoolHashVersionAnnotationKey: nodepool.NodePoolHashVersion}
 	nodeAnnotated, ncA := h.CreateNode(t, disruptiontest.NodeSpec{Name: "dnd-node", Pool: "dnd",
 		Annotations: map[string]string{karpv1.DoNotDisruptAnnotationKey: "true"}})
 	// The pod is bound before its node registers, so no run sees the
@@ -292,7 +296,7 @@ func (h *harness) doNotDisrupt(t *testing.T) {
 func (h *harness) pdb(t *testing.T) {
 	ctx := h.Ctx
 	h.Pool(t, "guarded", karpv1.Disruption{ConsolidateAfter: karpv1.NillableDuration{}})
-	stale := map[string]string{karpv1.NodePoolHashAnnotationKey: "stale", karpv1.NodePoolHashVersionAnnotationKey: disruption.NodePoolHashVersion}
+	stale := map[string]string{karpv1.NodePoolHashAnnotationKey: "stale", karpv1.NodePoolHashVersionAnnotationKey: nodepool.NodePoolHashVersion}
 	// Pod and budget first: no run sees the drifted node unguarded.
 	h.BindPod(t, disruptiontest.Pod(disruptiontest.PodSpec{Name: "guarded", Labels: map[string]string{"app": "guarded"}}), "guarded-1")
 	pdb := &policyv1.PodDisruptionBudget{
@@ -330,7 +334,7 @@ func (h *harness) pdb(t *testing.T) {
 
 func (h *harness) budgetOfOne(t *testing.T) {
 	h.Pool(t, "budget", karpv1.Disruption{ConsolidateAfter: karpv1.NillableDuration{}, Budgets: []karpv1.Budget{{Nodes: "1"}}})
-	stale := map[string]string{karpv1.NodePoolHashAnnotationKey: "stale", karpv1.NodePoolHashVersionAnnotationKey: disruption.NodePoolHashVersion}
+	stale := map[string]string{karpv1.NodePoolHashAnnotationKey: "stale", karpv1.NodePoolHashVersionAnnotationKey: nodepool.NodePoolHashVersion}
 	var names []string
 	for i := 1; i <= 3; i++ {
 		node, nc := h.CreateNode(t, disruptiontest.NodeSpec{Name: fmt.Sprintf("budget-%d", i), Pool: "budget", ClaimAnnotations: stale})

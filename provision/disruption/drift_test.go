@@ -9,6 +9,7 @@ import (
 
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/nodepool"
 )
 
 func testPool() *karpv1.NodePool {
@@ -29,47 +30,13 @@ func testPool() *karpv1.NodePool {
 	}
 }
 
-func TestTemplateHash(t *testing.T) {
-	base := TemplateHash(testPool())
-	if base == "" {
-		t.Fatal("empty hash")
-	}
-	same := testPool()
-	same.Spec.Template.Spec.Taints = []v1.Taint{same.Spec.Template.Spec.Taints[1], same.Spec.Template.Spec.Taints[0]}
-	same.Spec.Template.Spec.ExpireAfter = karpv1.MustParseNillableDuration("720h0m0s")
-	same.Spec.Template.Spec.Requirements = nil // requirements are judged apart
-	same.Spec.Weight = new(int32)
-	if got := TemplateHash(same); got != base {
-		t.Errorf("hash changed by taint order, duration spelling, requirements or weight: %s != %s", got, base)
-	}
-	for name, change := range map[string]func(*karpv1.NodePool){
-		"label":      func(np *karpv1.NodePool) { np.Spec.Template.Labels["team"] = "x" },
-		"annotation": func(np *karpv1.NodePool) { np.Spec.Template.Annotations = map[string]string{"a": "b"} },
-		"taint":      func(np *karpv1.NodePool) { np.Spec.Template.Spec.Taints[0].Value = "v" },
-		"startup": func(np *karpv1.NodePool) {
-			np.Spec.Template.Spec.StartupTaints = []v1.Taint{{Key: "s", Effect: v1.TaintEffectNoSchedule}}
-		},
-		"node class":  func(np *karpv1.NodePool) { np.Spec.Template.Spec.NodeClassRef.Name = "other" },
-		"expireAfter": func(np *karpv1.NodePool) { np.Spec.Template.Spec.ExpireAfter = karpv1.NillableDuration{} },
-		"tgp": func(np *karpv1.NodePool) {
-			np.Spec.Template.Spec.TerminationGracePeriod = &metav1.Duration{Duration: 1}
-		},
-	} {
-		np := testPool()
-		change(np)
-		if TemplateHash(np) == base {
-			t.Errorf("%s: hash did not change", name)
-		}
-	}
-}
-
 func TestDrift(t *testing.T) {
 	np := testPool()
-	hash := TemplateHash(np)
+	hash := nodepool.TemplateHash(np)
 	claim := func(mod func(*karpv1.NodeClaim)) *karpv1.NodeClaim {
 		nc := &karpv1.NodeClaim{
 			ObjectMeta: metav1.ObjectMeta{Name: "c", Annotations: map[string]string{
-				karpv1.NodePoolHashAnnotationKey: hash, karpv1.NodePoolHashVersionAnnotationKey: NodePoolHashVersion}, Labels: map[string]string{
+				karpv1.NodePoolHashAnnotationKey: hash, karpv1.NodePoolHashVersionAnnotationKey: nodepool.NodePoolHashVersion}, Labels: map[string]string{
 				v1.LabelInstanceTypeStable: "t3.medium", "karpenter.k8s.aws/instance-cpu": "2"}},
 			Status: karpv1.NodeClaimStatus{ImageID: "ami-1"},
 		}

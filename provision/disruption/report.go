@@ -65,12 +65,17 @@ func (r *reporter) endLoop() {
 
 // decided records the disruption decision.
 func (r *reporter) decided(nc *karpv1.NodeClaim, node *v1.Node, reason, message string) {
+	r.event(nc, node, v1.EventTypeNormal, "Disrupting", reason+": "+message)
+}
+
+// event records one event on the claim and its node.
+func (r *reporter) event(nc *karpv1.NodeClaim, node *v1.Node, eventType, reason, message string) {
 	r.mu.Lock()
 	delete(r.last, nc.Name)
 	r.mu.Unlock()
-	r.rec.Eventf(nc, nodeObject(node), v1.EventTypeNormal, "Disrupting", "Disrupt", "%s: %s", reason, message)
+	r.rec.Eventf(nc, nodeObject(node), eventType, reason, "Disrupt", "%s", message)
 	if node != nil {
-		r.rec.Eventf(nodeObject(node), nil, v1.EventTypeNormal, "Disrupting", "Disrupt", "%s: %s", reason, message)
+		r.rec.Eventf(nodeObject(node), nil, eventType, reason, "Disrupt", "%s", message)
 	}
 }
 

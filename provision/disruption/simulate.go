@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/events"
@@ -177,6 +178,36 @@ func (ss *session) displace(ctx context.Context, node string, pods []*v1.Pod) {
 			}
 		}
 	}
+}
+
+// fitAll places pods, in order of size, on ni, a node that is not in the
+// snapshot (a node to be launched), running the PreFilter plugins against
+// the snapshot and the Filter plugins on ni; it says why a pod does not fit,
+// or "". The pods stay on ni.
+func (ss *session) fitAll(ctx context.Context, ni *framework.NodeInfo, pods []*v1.Pod) string {
+	name := ni.Node().Name
+	for _, pod := range largestFirst(pods) {
+		p := pod.DeepCopy()
+		p.Spec.NodeName = ""
+		state := framework.NewCycleState()
+		pre, st, _ := ss.fw.RunPreFilterPlugins(ctx, state, p)
+		if !st.IsSuccess() {
+			return fmt.Sprintf("pod %s/%s: %s", pod.Namespace, pod.Name, st.Message())
+		}
+		if pre != nil && !pre.AllNodes() && !pre.NodeNames.Has(name) {
+			return fmt.Sprintf("pod %s/%s may only run on nodes %v", pod.Namespace, pod.Name, sets.List(pre.NodeNames))
+		}
+		if st := ss.fw.RunFilterPlugins(ctx, state, p, ni); !st.IsSuccess() {
+			return fmt.Sprintf("pod %s/%s does not pass the scheduler's filters on a new node: %s", pod.Namespace, pod.Name, st.Message())
+		}
+		p.Spec.NodeName = name
+		info, err := framework.NewPodInfo(p)
+		if err != nil {
+			return err.Error()
+		}
+		ni.AddPodInfo(info)
+	}
+	return ""
 }
 
 func (ss *session) addBack(pod *v1.Pod, node string) {

@@ -30,7 +30,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
-	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
@@ -309,27 +308,7 @@ func (d *Drainer) record(node *v1.Node, nc *karpv1.NodeClaim, eventType, reason,
 // taint puts karpenter.sh/disrupted:NoSchedule on the node and reports
 // whether it had to.
 func (d *Drainer) taint(ctx context.Context, nodeName string) (*v1.Node, bool, error) {
-	var node *v1.Node
-	added := false
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		n, err := d.Kube.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		node = n
-		if HasDisruptedTaint(n) {
-			return nil
-		}
-		n = n.DeepCopy()
-		n.Spec.Taints = append(n.Spec.Taints, karpv1.DisruptedNoScheduleTaint())
-		updated, err := d.Kube.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
-		if err != nil {
-			return err
-		}
-		node, added = updated, true
-		return nil
-	})
-	return node, added, err
+	return TaintDisrupted(ctx, d.Kube, nodeName)
 }
 
 // HasDisruptedTaint reports whether the node carries karpenter.sh/disrupted:NoSchedule.

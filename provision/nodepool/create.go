@@ -12,7 +12,6 @@ import (
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned"
 	karplisters "github.com/fleet-scheduler/fleet-scheduler/provision/client/listers/karpenter/v1"
-	"github.com/fleet-scheduler/fleet-scheduler/provision/disruption"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
 )
 
@@ -59,8 +58,8 @@ func NewNodeClaim(np *karpv1.NodePool, spec packing.ClaimSpec) *karpv1.NodeClaim
 	if nc.Annotations == nil {
 		nc.Annotations = map[string]string{}
 	}
-	nc.Annotations[karpv1.NodePoolHashAnnotationKey] = disruption.TemplateHash(np)
-	nc.Annotations[karpv1.NodePoolHashVersionAnnotationKey] = disruption.NodePoolHashVersion
+	nc.Annotations[karpv1.NodePoolHashAnnotationKey] = TemplateHash(np)
+	nc.Annotations[karpv1.NodePoolHashVersionAnnotationKey] = NodePoolHashVersion
 	nc.Spec.Resources.Requests = spec.Requests
 
 	types, zones, capacityTypes := narrowed(spec.Options)

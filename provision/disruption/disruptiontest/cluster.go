@@ -176,6 +176,52 @@ type NodeSpec struct {
 // linked the way registration links them, with the termination finalizer.
 func (c *Cluster) CreateNode(t *testing.T, s NodeSpec) (*v1.Node, *karpv1.NodeClaim) {
 	t.Helper()
+	labels := nodeLabels(s)
+	providerID := fmt.Sprintf("aws:///us-east-1a/i-%x", time.Now().UnixNano())
+	var nc *karpv1.NodeClaim
+	if s.Pool != "" {
+		nc = c.createClaim(t, s, labels, providerID)
+	}
+	return c.createNode(t, s, labels, providerID, nc), nc
+}
+
+// Register brings up the node of a NodeClaim that something else created
+// (a replacement): the Node named after the claim, with s's capacity and
+// labels, and the claim launched, registered and initialized.
+func (c *Cluster) Register(t *testing.T, nc *karpv1.NodeClaim, s NodeSpec) (*v1.Node, *karpv1.NodeClaim) {
+	t.Helper()
+	s.Name, s.Pool = nc.Name, nc.Labels[karpv1.NodePoolLabelKey]
+	labels := nodeLabels(s)
+	providerID := fmt.Sprintf("aws:///us-east-1a/i-%x", time.Now().UnixNano())
+	nc, err := c.Karp.KarpenterV1().NodeClaims().Get(c.Ctx, nc.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range labels {
+		nc.Labels[k] = v
+	}
+	if nc, err = c.Karp.KarpenterV1().NodeClaims().Update(c.Ctx, nc, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	nc = c.initialize(t, nc, s.Name, providerID)
+	return c.createNode(t, s, labels, providerID, nc), nc
+}
+
+func nodeLabels(s NodeSpec) map[string]string {
+	labels := map[string]string{v1.LabelHostname: s.Name, v1.LabelOSStable: "linux", v1.LabelArchStable: "amd64"}
+	for k, v := range s.Labels {
+		labels[k] = v
+	}
+	if s.Pool != "" {
+		labels[karpv1.NodePoolLabelKey] = s.Pool
+		labels[karpv1.NodeRegisteredLabelKey] = "true"
+		labels[karpv1.NodeInitializedLabelKey] = "true"
+	}
+	return labels
+}
+
+func (c *Cluster) createNode(t *testing.T, s NodeSpec, labels map[string]string, providerID string, nc *karpv1.NodeClaim) *v1.Node {
+	t.Helper()
 	cpu, mem := s.CPU, s.Memory
 	if cpu == "" {
 		cpu = "4"
@@ -183,24 +229,12 @@ func (c *Cluster) CreateNode(t *testing.T, s NodeSpec) (*v1.Node, *karpv1.NodeCl
 	if mem == "" {
 		mem = "16Gi"
 	}
-	labels := map[string]string{v1.LabelHostname: s.Name, v1.LabelOSStable: "linux", v1.LabelArchStable: "amd64"}
-	for k, v := range s.Labels {
-		labels[k] = v
-	}
-	providerID := fmt.Sprintf("aws:///us-east-1a/i-%x", time.Now().UnixNano())
-	var nc *karpv1.NodeClaim
-	if s.Pool != "" {
-		labels[karpv1.NodePoolLabelKey] = s.Pool
-		labels[karpv1.NodeRegisteredLabelKey] = "true"
-		labels[karpv1.NodeInitializedLabelKey] = "true"
-		nc = c.createClaim(t, s, labels, providerID)
-	}
 	rl := v1.ResourceList{v1.ResourceCPU: resource.MustParse(cpu), v1.ResourceMemory: resource.MustParse(mem), v1.ResourcePods: resource.MustParse("110")}
 	node := &v1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Labels: labels, Annotations: s.Annotations},
 		Spec:       v1.NodeSpec{Taints: s.Taints},
 	}
-	if s.Pool != "" {
+	if nc != nil {
 		node.Spec.ProviderID = providerID
 		node.OwnerReferences = []metav1.OwnerReference{{APIVersion: karpv1.SchemeGroupVersion.String(), Kind: "NodeClaim", Name: nc.Name, UID: nc.UID}}
 	}
@@ -222,7 +256,7 @@ func (c *Cluster) CreateNode(t *testing.T, s NodeSpec) (*v1.Node, *karpv1.NodeCl
 	if node, err = c.Kube.CoreV1().Nodes().Update(c.Ctx, node, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	return node, nc
+	return node
 }
 
 func (c *Cluster) createClaim(t *testing.T, s NodeSpec, labels map[string]string, providerID string) *karpv1.NodeClaim {
@@ -247,12 +281,20 @@ func (c *Cluster) createClaim(t *testing.T, s NodeSpec, labels map[string]string
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc.Status.NodeName = s.Name
+	return c.initialize(t, nc, s.Name, providerID)
+}
+
+// initialize marks the claim launched, registered, initialized and ready
+// as node, as the lifecycle controllers do.
+func (c *Cluster) initialize(t *testing.T, nc *karpv1.NodeClaim, node, providerID string) *karpv1.NodeClaim {
+	t.Helper()
+	nc.Status.NodeName = node
 	nc.Status.ProviderID = providerID
 	for _, ct := range []string{karpv1.ConditionTypeLaunched, karpv1.ConditionTypeRegistered, karpv1.ConditionTypeInitialized, karpv1.ConditionTypeReady} {
 		nc.SetCondition(metav1.Condition{Type: ct, Status: metav1.ConditionTrue, Reason: ct})
 	}
-	if nc, err = c.Karp.KarpenterV1().NodeClaims().UpdateStatus(c.Ctx, nc, metav1.UpdateOptions{}); err != nil {
+	nc, err := c.Karp.KarpenterV1().NodeClaims().UpdateStatus(c.Ctx, nc, metav1.UpdateOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
 	return nc

@@ -1,0 +1,33 @@
+package packing
+
+import (
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/kubernetes/pkg/scheduler/framework"
+)
+
+// NodeInfo builds the node a claim would become, for the scheduler's own
+// Filter plugins: the cheapest option's labels, the pool's taints, the
+// smallest allocatable among the options and the pool's daemon pods. Pods
+// planned onto the claim are the caller's to add.
+func NodeInfo(name string, pool *Pool, options []*PoolOption) *framework.NodeInfo {
+	rep := options[0]
+	labels := make(map[string]string, len(rep.Node.Labels)+1)
+	for k, v := range rep.Node.Labels {
+		labels[k] = v
+	}
+	labels[v1.LabelHostname] = name
+	allocatable := ResourceList(MinAllocatable(options))
+	node := &v1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+		Spec:       v1.NodeSpec{Taints: pool.Taints},
+		Status: v1.NodeStatus{
+			Capacity:    allocatable,
+			Allocatable: allocatable,
+			Conditions:  []v1.NodeCondition{{Type: v1.NodeReady, Status: v1.ConditionTrue}},
+		},
+	}
+	ni := framework.NewNodeInfo(pool.Daemons...)
+	ni.SetNode(node)
+	return ni
+}

@@ -4,9 +4,10 @@
 //
 //   - expired nodes (spec.expireAfter since creation): forceful, past budgets
 //     and do-not-disrupt;
-//   - drifted nodes: the pool's template hash moved on, the claim's labels no
-//     longer satisfy the pool's requirements, or the instance's AMI is no
-//     longer one its EC2NodeClass resolves;
+//   - drifted nodes: the pool's template hash or the EC2NodeClass's spec
+//     hash moved on, the claim's labels no longer satisfy the pool's
+//     requirements, or the instance's AMI is no longer one its
+//     EC2NodeClass resolves;
 //   - empty nodes: no pod but DaemonSet and mirror pods, none on its way,
 //     for the pool's consolidateAfter;
 //   - underutilized nodes (consolidationPolicy WhenEmptyOrUnderutilized):

@@ -17,6 +17,7 @@ const (
 	DriftReasonNodePool     = "NodePoolDrifted"
 	DriftReasonRequirements = "RequirementsDrifted"
 	DriftReasonAMI          = "AMIDrifted"
+	DriftReasonNodeClass    = "NodeClassDrifted"
 )
 
 // drift says whether and why a claim no longer matches what its pool (and
@@ -32,6 +33,9 @@ func drift(nc *karpv1.NodeClaim, np *karpv1.NodePool, poolHash string, class *ec
 	}
 	if msg := amiDrift(nc, class); msg != "" {
 		return DriftReasonAMI, msg
+	}
+	if msg := nodeClassDrift(nc, class); msg != "" {
+		return DriftReasonNodeClass, msg
 	}
 	return "", ""
 }
@@ -97,6 +101,21 @@ func amiDrift(nc *karpv1.NodeClaim, class *ec2v1.EC2NodeClass) string {
 		}
 	}
 	return fmt.Sprintf("image %s is no longer among EC2NodeClass %s's resolved AMIs", nc.Status.ImageID, class.Name)
+}
+
+// nodeClassDrift reports a claim launched from an EC2NodeClass spec that
+// has changed since (user data, tags, block devices, metadata options...).
+// Claims launched before the hash was recorded, or with another hash
+// version, are not judged.
+func nodeClassDrift(nc *karpv1.NodeClaim, class *ec2v1.EC2NodeClass) string {
+	h, ok := nc.Annotations[ec2v1.AnnotationEC2NodeClassHash]
+	if class == nil || !ok || nc.Annotations[ec2v1.AnnotationEC2NodeClassHashVersion] != ec2v1.EC2NodeClassHashVersion {
+		return ""
+	}
+	if now := class.Hash(); now != h {
+		return fmt.Sprintf("EC2NodeClass %s's spec changed since the instance was launched (hash %s, now %s)", class.Name, h, now)
+	}
+	return ""
 }
 
 func contains(values []string, v string) bool {

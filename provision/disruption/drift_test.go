@@ -6,6 +6,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
@@ -51,6 +52,14 @@ func TestDrift(t *testing.T) {
 	}}
 	moved := ready.DeepCopy()
 	moved.Status.AMIs = []ec2v1.AMI{{ID: "ami-2"}}
+	launchedFrom := func(c *ec2v1.EC2NodeClass) func(*karpv1.NodeClaim) {
+		return func(nc *karpv1.NodeClaim) {
+			nc.Annotations[ec2v1.AnnotationEC2NodeClassHash] = c.Hash()
+			nc.Annotations[ec2v1.AnnotationEC2NodeClassHashVersion] = ec2v1.EC2NodeClassHashVersion
+		}
+	}
+	newUserData := ready.DeepCopy()
+	newUserData.Spec.UserData = ptr.To("#!/bin/bash\necho changed\n")
 	for _, tc := range []struct {
 		name  string
 		nc    *karpv1.NodeClaim
@@ -68,6 +77,12 @@ func TestDrift(t *testing.T) {
 		{name: "numeric requirement", nc: claim(func(nc *karpv1.NodeClaim) { nc.Labels["karpenter.k8s.aws/instance-cpu"] = "1" }), want: DriftReasonRequirements},
 		{name: "label not carried is not judged", nc: claim(func(nc *karpv1.NodeClaim) { delete(nc.Labels, v1.LabelInstanceTypeStable) })},
 		{name: "AMI no longer resolved", nc: claim(nil), class: moved, want: DriftReasonAMI},
+		{name: "class unchanged", nc: claim(launchedFrom(ready)), class: ready},
+		{name: "class user data changed", nc: claim(launchedFrom(ready)), class: newUserData, want: DriftReasonNodeClass},
+		{name: "class hash of another version is not judged", nc: claim(func(nc *karpv1.NodeClaim) {
+			launchedFrom(ready)(nc)
+			nc.Annotations[ec2v1.AnnotationEC2NodeClassHashVersion] = "v0"
+		}), class: newUserData},
 		{name: "AMI not judged while class not ready", nc: claim(nil), class: &ec2v1.EC2NodeClass{Status: ec2v1.EC2NodeClassStatus{AMIs: moved.Status.AMIs}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -75,7 +90,7 @@ func TestDrift(t *testing.T) {
 			if got != tc.want {
 				t.Errorf("drift = %q (%s), want %q", got, msg, tc.want)
 			}
-			if got != "" && !strings.Contains(msg, "default") && got != DriftReasonAMI {
+			if got != "" && !strings.Contains(msg, "default") && got != DriftReasonAMI && got != DriftReasonNodeClass {
 				t.Errorf("message %q does not name the pool", msg)
 			}
 		})

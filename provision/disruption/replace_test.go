@@ -214,7 +214,7 @@ func (h *harness) replacementGone(t *testing.T) {
 func (h *harness) driftReplacedFirst(t *testing.T) {
 	np := h.Pool(t, "redrift", karpv1.Disruption{ConsolidateAfter: after("Never")})
 	_, old := h.CreateNode(t, disruptiontest.NodeSpec{Name: "redrift-1", Pool: "redrift", CPU: "2", Memory: "4Gi",
-		Labels: map[string]string{v1.LabelInstanceTypeStable: "t3.medium", v1.LabelTopologyZone: "us-east-1b", karpv1.CapacityTypeLabelKey: karpv1.CapacityTypeOnDemand},
+		Labels:           map[string]string{v1.LabelInstanceTypeStable: "t3.medium", v1.LabelTopologyZone: "us-east-1b", karpv1.CapacityTypeLabelKey: karpv1.CapacityTypeOnDemand},
 		ClaimAnnotations: map[string]string{karpv1.NodePoolHashAnnotationKey: "stale", karpv1.NodePoolHashVersionAnnotationKey: nodepool.NodePoolHashVersion}})
 	h.onePod(t, "drifter", "redrift", "redrift-1")
 	repl := h.waitReplacement(t, old.Name)

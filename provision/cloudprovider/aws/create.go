@@ -62,7 +62,7 @@ func (p *Provider) Create(ctx context.Context, nc *karpv1.NodeClaim) (*karpv1.No
 		p.Catalog.MarkUnavailable(f.InstanceType, f.Zone, f.CapacityType, p.UnavailableTTL)
 	}
 	klog.FromContext(ctx).V(2).Info("Launched instance", "nodeClaim", nc.Name, "instance", inst.ID, "instanceType", inst.Type, "zone", inst.Zone)
-	return launched(nc, inst, options), nil
+	return launched(nc, class, inst, options), nil
 }
 
 func (p *Provider) nodeClass(nc *karpv1.NodeClaim) (*ec2v1.EC2NodeClass, error) {
@@ -162,11 +162,17 @@ func candidates(options []*packing.PoolOption, capacityType string) []ec2.Candid
 // template labels, the pool name and single-valued requirements on keys no
 // instance type defines (`team In [scan]` -> team=scan). Pods were packed
 // onto the claim because of them, so the Node must carry them all.
-func launched(nc *karpv1.NodeClaim, inst *ec2.Instance, options []*packing.PoolOption) *karpv1.NodeClaim {
+func launched(nc *karpv1.NodeClaim, class *ec2v1.EC2NodeClass, inst *ec2.Instance, options []*packing.PoolOption) *karpv1.NodeClaim {
 	out := nc.DeepCopy()
 	if out.Labels == nil {
 		out.Labels = map[string]string{}
 	}
+	// What the instance was launched with, for drift.
+	if out.Annotations == nil {
+		out.Annotations = map[string]string{}
+	}
+	out.Annotations[ec2v1.AnnotationEC2NodeClassHash] = class.Hash()
+	out.Annotations[ec2v1.AnnotationEC2NodeClassHashVersion] = ec2v1.EC2NodeClassHashVersion
 	for _, o := range options {
 		if o.InstanceType == inst.Type && o.Zone == inst.Zone && o.CapacityType == inst.CapacityType {
 			labels := o.Labels

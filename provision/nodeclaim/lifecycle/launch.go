@@ -20,7 +20,8 @@ import (
 const nodeClassRetry = 10 * time.Second
 
 // launch asks the cloud provider for the claim's machine and records what
-// it got. The labels are written before the status; if the process dies in
+// it got. The labels (and the node class hash annotation) are written
+// before the status; if the process dies in
 // between, the next attempt finds the same machine by its tags.
 func (c *Controller) launch(ctx context.Context, nc *karpv1.NodeClaim) (controller.Result, error) {
 	logger := klog.FromContext(ctx).WithValues("nodeClaim", nc.Name)
@@ -53,7 +54,7 @@ func (c *Controller) launch(ctx context.Context, nc *karpv1.NodeClaim) (controll
 		return controller.Result{}, err
 	}
 
-	nc.Labels = created.Labels
+	nc.Labels, nc.Annotations = created.Labels, created.Annotations
 	updated, err := c.Karpenter.KarpenterV1().NodeClaims().Update(ctx, nc, metav1.UpdateOptions{})
 	if apierrors.IsNotFound(err) {
 		// The claim was deleted and released while its machine launched:

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
+	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
 	karplisters "github.com/fleet-scheduler/fleet-scheduler/provision/client/listers/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/ec2"
@@ -118,6 +119,15 @@ func (h *harness) launch(t *testing.T) {
 				if got, ok := nc.Labels[k]; !ok || got != v {
 					t.Errorf("claim label %s = %q, want %q", k, got, v)
 				}
+			}
+			class, err := e.Karp.EC2V1().EC2NodeClasses().Get(e.Ctx, nct.NodeClassName, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := nc.Annotations[ec2v1.AnnotationEC2NodeClassHash]; got != class.Hash() ||
+				nc.Annotations[ec2v1.AnnotationEC2NodeClassHashVersion] != ec2v1.EC2NodeClassHashVersion {
+				t.Errorf("claim's node class hash %q (version %q), want %q: drift could not be told", got,
+					nc.Annotations[ec2v1.AnnotationEC2NodeClassHashVersion], class.Hash())
 			}
 			if c := nc.GetCondition(karpv1.ConditionTypeLaunched); c == nil || c.Status != metav1.ConditionTrue {
 				t.Errorf("Launched = %+v", c)

@@ -12,6 +12,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
 
@@ -56,6 +57,8 @@ type state struct {
 	claims   map[string]*claim
 	podClaim map[types.UID]string
 	waiting  map[types.UID]*v1.Pod
+	// pods is the scheduler's pod cache, to drop waiting pods that are gone.
+	pods corelisters.PodLister
 	// poolsChanged asks the requeue loop to retry waiting pods now.
 	poolsChanged bool
 }
@@ -73,6 +76,9 @@ func newProvisioner(ctx context.Context, h fwk.Handle, pools PoolSource, creator
 // newState starts the batch window of a fresh claim set.
 func newState(ctx context.Context, h fwk.Handle, pools PoolSource, creator ClaimCreator, idle, max time.Duration) *state {
 	s := &state{nominator: h, pools: pools, creator: creator, now: time.Now, claims: map[string]*claim{}, podClaim: map[types.UID]string{}, waiting: map[types.UID]*v1.Pod{}}
+	if f := h.SharedInformerFactory(); f != nil {
+		s.pods = f.Core().V1().Pods().Lister()
+	}
 	s.batch = newBatcher(idle, max, s.now)
 	go s.batch.run(ctx, s.flush)
 	go s.requeueLoop(ctx, h)

@@ -13,7 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/utils/ptr"
 
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/ec2"
@@ -173,6 +175,28 @@ func (s *stack) testPoolConstraints(t *testing.T) {
 	if !strings.Contains(msg, "node selector") {
 		t.Errorf("event %q does not name the node selector as the cause", msg)
 	}
+	// A pod waiting for the pools to change is forgotten once deleted.
+	nowhere, err := s.kube.CoreV1().Pods("default").Get(s.ctx, "nowhere", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.waiting(nowhere.UID) {
+		t.Fatal("the pod no pool admits is not waiting for the pools to change")
+	}
+	if err := s.kube.CoreV1().Pods("default").Delete(s.ctx, "nowhere", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+		t.Fatal(err)
+	}
+	s.eventually("the deleted pod no longer waiting", func() bool { return !s.waiting(nowhere.UID) })
+}
+
+// waiting reports whether the plugin keeps the pod to retry when the pools
+// change.
+func (s *stack) waiting(uid types.UID) bool {
+	st := s.state.Load()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	_, ok := st.waiting[uid]
+	return ok
 }
 
 func requirementValues(nc *karpv1.NodeClaim, key string) sets.Set[string] {

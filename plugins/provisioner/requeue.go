@@ -7,6 +7,7 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
@@ -32,6 +33,20 @@ func (p *state) remember(pod *v1.Pod) {
 // forget drops a pod that was placed.
 func (p *state) forget(uid types.UID) {
 	delete(p.waiting, uid)
+}
+
+// pruneWaiting drops waiting pods that were deleted, recreated under
+// another UID, or bound meanwhile.
+func (p *state) pruneWaiting() {
+	if p.pods == nil {
+		return
+	}
+	for uid, pod := range p.waiting {
+		cur, err := p.pods.Pods(pod.Namespace).Get(pod.Name)
+		if apierrors.IsNotFound(err) || (err == nil && (cur.UID != uid || cur.Spec.NodeName != "")) {
+			delete(p.waiting, uid)
+		}
+	}
 }
 
 // dropClaim removes a claim and queues its pods for another attempt.
@@ -65,6 +80,7 @@ func (p *state) requeueLoop(ctx context.Context, activator fwk.PodActivator) {
 		p.mu.Lock()
 		p.syncInFlight(pools)
 		p.reconcileAll()
+		p.pruneWaiting()
 		changed := fp != last || p.poolsChanged
 		p.poolsChanged = false
 		var pods map[string]*v1.Pod

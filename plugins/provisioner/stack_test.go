@@ -2,6 +2,7 @@ package provisioner
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +32,8 @@ type stack struct {
 	kube kubernetes.Interface
 	karp versioned.Interface
 	moto *env.Moto
+	// state is the plugin's claim set, once the scheduler has built it.
+	state atomic.Pointer[state]
 }
 
 const clusterName = "test-cluster"
@@ -66,6 +69,7 @@ func startStack(t *testing.T) *stack {
 		if err != nil {
 			return nil, err
 		}
+		s.state.Store(st)
 		return &Provisioner{handle: h, state: st}, nil
 	})
 	return s

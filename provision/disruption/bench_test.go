@@ -17,12 +17,14 @@ import (
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
+	"k8s.io/kubernetes/pkg/scheduler/framework"
 	"k8s.io/utils/ptr"
 
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
 	karpfake "github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned/fake"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/client/informers/externalversions"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/disruption"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
 )
 
 // BenchmarkConsolidation500Nodes times one run of the disruption loop over
@@ -41,7 +43,10 @@ import (
 //     all 499 other nodes (the worst case);
 //   - zonespread: every pod has a zone topology spread constraint
 //     (DoNotSchedule), which PreFilter computes over all 10,000 pods for
-//     each placement.
+//     each placement;
+//   - replace: stuck as above, but the pool offers a cheaper instance type
+//     that holds a node's pods: each node is judged on the other 499, then
+//     on a replacement node, until the 10% budget is spent.
 func BenchmarkConsolidation500Nodes(b *testing.B) {
 	for _, tc := range []struct {
 		name   string
@@ -52,8 +57,13 @@ func BenchmarkConsolidation500Nodes(b *testing.B) {
 		{"budget100", "100%", plain},
 		{"stuck", "100%", hostPort},
 		{"zonespread", "10%", zoneSpread},
+		{"replace", "10%", hostPort},
 	} {
-		b.Run(tc.name, func(b *testing.B) { benchLoop(b, 500, 20, tc.shape, tc.budget) })
+		var pools disruption.PoolSource
+		if tc.name == "replace" {
+			pools = benchPools{}
+		}
+		b.Run(tc.name, func(b *testing.B) { benchLoop(b, 500, 20, tc.shape, tc.budget, pools) })
 	}
 }
 
@@ -65,7 +75,7 @@ const (
 	zoneSpread
 )
 
-func benchLoop(b *testing.B, nodes, podsPerNode int, shape podShape, budget string) {
+func benchLoop(b *testing.B, nodes, podsPerNode int, shape podShape, budget string, pools disruption.PoolSource) {
 	// The loop logs every decision; keep the benchmark's output to figures.
 	ctx, cancel := context.WithCancel(klog.NewContext(context.Background(), logr.Discard()))
 	defer cancel()
@@ -80,10 +90,18 @@ func benchLoop(b *testing.B, nodes, podsPerNode int, shape podShape, budget stri
 		decisions++
 		return true, nil, nil
 	})
+	// A replacement: counted, not stored; nor is the old node's taint.
+	karp.PrependReactor("create", "nodeclaims", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		decisions++
+		return true, a.(clienttesting.CreateAction).GetObject(), nil
+	})
+	kube.PrependReactor("update", "nodes", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		return true, a.(clienttesting.UpdateAction).GetObject(), nil
+	})
 	kubeInf := informers.NewSharedInformerFactory(kube, 0)
 	karpInf := externalversions.NewSharedInformerFactory(karp, 0)
 	d, err := disruption.New(ctx, disruption.Options{Karpenter: karp, Kube: kube, KubeInformers: kubeInf, KarpenterInformers: karpInf,
-		Recorder: &events.FakeRecorder{}})
+		Recorder: &events.FakeRecorder{}, Pools: pools})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -124,7 +142,8 @@ func benchCluster(nodes, podsPerNode int, shape podShape, budget string) ([]runt
 	owner := metav1.OwnerReference{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web", UID: "rs", Controller: ptr.To(true)}
 	for i := 0; i < nodes; i++ {
 		name := fmt.Sprintf("bench-%03d", i)
-		labels := map[string]string{karpv1.NodePoolLabelKey: "bench", v1.LabelHostname: name, v1.LabelTopologyZone: fmt.Sprintf("us-east-1%c", 'a'+i%3)}
+		labels := map[string]string{karpv1.NodePoolLabelKey: "bench", v1.LabelHostname: name, v1.LabelTopologyZone: fmt.Sprintf("us-east-1%c", 'a'+i%3),
+			v1.LabelInstanceTypeStable: "m5.xlarge", karpv1.CapacityTypeLabelKey: karpv1.CapacityTypeOnDemand}
 		nc := &karpv1.NodeClaim{
 			ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID("claim-" + name), Labels: labels, CreationTimestamp: hourAgo},
 			Status:     karpv1.NodeClaimStatus{NodeName: name},
@@ -159,4 +178,26 @@ func benchCluster(nodes, podsPerNode int, shape podShape, budget string) ([]runt
 		}
 	}
 	return kubeObjs, karpObjs
+}
+
+// benchPools offers the bench nodes' m5.xlarge and a cheaper c6a.xlarge
+// (4 CPU, 8Gi) that holds one node's 20 pods, in each zone.
+type benchPools struct{}
+
+func (benchPools) Pools() []*packing.Pool {
+	var options []*packing.Option
+	for _, zone := range []string{"us-east-1a", "us-east-1b", "us-east-1c"} {
+		for _, it := range []struct {
+			name  string
+			mem   string
+			price float64
+		}{{"m5.xlarge", "16Gi", 0.192}, {"c6a.xlarge", "8Gi", 0.153}} {
+			rl := v1.ResourceList{v1.ResourceCPU: resource.MustParse("4"), v1.ResourceMemory: resource.MustParse(it.mem), v1.ResourcePods: resource.MustParse("110")}
+			options = append(options, &packing.Option{InstanceType: it.name, Zone: zone, CapacityType: karpv1.CapacityTypeOnDemand, Price: it.price,
+				Labels:   map[string]string{v1.LabelInstanceTypeStable: it.name, v1.LabelTopologyZone: zone, karpv1.CapacityTypeLabelKey: karpv1.CapacityTypeOnDemand},
+				Capacity: rl, Allocatable: rl})
+		}
+	}
+	labels := map[string]string{karpv1.NodePoolLabelKey: "bench"}
+	return []*packing.Pool{{Name: "bench", Labels: labels, Options: packing.NewPoolOptions(options, labels, nil), DaemonRequests: &framework.Resource{}}}
 }

@@ -40,6 +40,10 @@ type Machine struct {
 	// NodeClaim is the claim the machine was launched for (from its tags).
 	NodeClaim string
 	State     string
+	// SubnetID and SecurityGroupIDs are where the machine was launched,
+	// for drift when its node class selects others.
+	SubnetID         string
+	SecurityGroupIDs []string
 }
 
 // InsufficientCapacityError means no offering of the claim could be

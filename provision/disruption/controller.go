@@ -6,8 +6,8 @@
 //     and do-not-disrupt;
 //   - drifted nodes: the pool's template hash or the EC2NodeClass's spec
 //     hash moved on, the claim's labels no longer satisfy the pool's
-//     requirements, or the instance's AMI is no longer one its
-//     EC2NodeClass resolves;
+//     requirements, or the instance's AMI, subnet or security groups are
+//     no longer those its EC2NodeClass resolves;
 //   - empty nodes: no pod but DaemonSet and mirror pods, none on its way,
 //     for the pool's consolidateAfter;
 //   - underutilized nodes (consolidationPolicy WhenEmptyOrUnderutilized):
@@ -98,6 +98,9 @@ type Options struct {
 	// Pools plans replacement nodes; nil turns replacement off (nodes whose
 	// pods fit nowhere else then stay, and drifted ones are deleted).
 	Pools PoolSource
+	// Machines lists the cluster's machines, for subnet and security-group
+	// drift (at most once a minute); nil leaves those undetected.
+	Machines MachineLister
 	// Interval is the loop's period (the Provisioner args'
 	// disruptionInterval); DefaultInterval when zero.
 	Interval time.Duration
@@ -121,6 +124,7 @@ type Controller struct {
 	claimInf    cache.SharedIndexInformer
 	podInf      cache.SharedIndexInformer
 
+	machines  *machineCache
 	sim       *simulator
 	podEvents *PodEvents
 	report    *reporter
@@ -165,6 +169,7 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 		report:      newReporter(o.Recorder),
 		deleted:     map[string]time.Time{},
 		replacing:   map[string]string{},
+		machines:    &machineCache{lister: o.Machines},
 	}
 	c.podEvents = &PodEvents{Karpenter: o.Karpenter, NodeClaims: c.nodeClaims, Now: now}
 	sim, err := newSimulator(ctx, o.KubeInformers, o.Kube)
@@ -367,7 +372,7 @@ func (c *Controller) observe(ctx context.Context) (*loop, error) {
 			if ref := nc.Spec.NodeClassRef; ref != nil && ref.Kind == "EC2NodeClass" {
 				class, _ = c.nodeClasses.Get(ref.Name)
 			}
-			k.driftReason, k.driftMsg = drift(nc, np, l.hashes[np.Name], class)
+			k.driftReason, k.driftMsg = drift(nc, np, l.hashes[np.Name], class, c.machines.get(ctx, nc.Status.ProviderID, now))
 		}
 		l.cands = append(l.cands, k)
 	}

@@ -6,9 +6,11 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/util/sets"
 
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/cloudprovider"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodepool"
 )
 
@@ -18,12 +20,15 @@ const (
 	DriftReasonRequirements = "RequirementsDrifted"
 	DriftReasonAMI          = "AMIDrifted"
 	DriftReasonNodeClass    = "NodeClassDrifted"
+	DriftReasonSubnet       = "SubnetDrifted"
+	DriftReasonSecurityGrp  = "SecurityGroupDrifted"
 )
 
 // drift says whether and why a claim no longer matches what its pool (and
 // its node class) would make today; "" when it does, or when that cannot be
 // told.
-func drift(nc *karpv1.NodeClaim, np *karpv1.NodePool, poolHash string, class *ec2v1.EC2NodeClass) (reason, message string) {
+// m is the claim's machine as last listed, nil when unknown.
+func drift(nc *karpv1.NodeClaim, np *karpv1.NodePool, poolHash string, class *ec2v1.EC2NodeClass, m *cloudprovider.Machine) (reason, message string) {
 	if h, ok := nc.Annotations[karpv1.NodePoolHashAnnotationKey]; ok &&
 		nc.Annotations[karpv1.NodePoolHashVersionAnnotationKey] == nodepool.NodePoolHashVersion && h != poolHash {
 		return DriftReasonNodePool, fmt.Sprintf("NodePool %s's template changed since the claim was made (hash %s, now %s)", np.Name, h, poolHash)
@@ -36,6 +41,12 @@ func drift(nc *karpv1.NodeClaim, np *karpv1.NodePool, poolHash string, class *ec
 	}
 	if msg := nodeClassDrift(nc, class); msg != "" {
 		return DriftReasonNodeClass, msg
+	}
+	if msg := subnetDrift(m, class); msg != "" {
+		return DriftReasonSubnet, msg
+	}
+	if msg := securityGroupDrift(m, class); msg != "" {
+		return DriftReasonSecurityGrp, msg
 	}
 	return "", ""
 }
@@ -114,6 +125,48 @@ func nodeClassDrift(nc *karpv1.NodeClaim, class *ec2v1.EC2NodeClass) string {
 	}
 	if now := class.Hash(); now != h {
 		return fmt.Sprintf("EC2NodeClass %s's spec changed since the instance was launched (hash %s, now %s)", class.Name, h, now)
+	}
+	return ""
+}
+
+// resolved is the class when it is Ready; nil otherwise, when what it
+// selects cannot be told.
+func resolved(class *ec2v1.EC2NodeClass) *ec2v1.EC2NodeClass {
+	if class == nil || !meta.IsStatusConditionTrue(class.Status.Conditions, ec2v1.ConditionTypeReady) {
+		return nil
+	}
+	return class
+}
+
+// subnetDrift reports a machine in a subnet its EC2NodeClass no longer
+// selects.
+func subnetDrift(m *cloudprovider.Machine, class *ec2v1.EC2NodeClass) string {
+	class = resolved(class)
+	if m == nil || m.SubnetID == "" || class == nil || len(class.Status.Subnets) == 0 {
+		return ""
+	}
+	for _, s := range class.Status.Subnets {
+		if s.ID == m.SubnetID {
+			return ""
+		}
+	}
+	return fmt.Sprintf("subnet %s is no longer among EC2NodeClass %s's subnets", m.SubnetID, class.Name)
+}
+
+// securityGroupDrift reports a machine whose security groups are not
+// exactly those its EC2NodeClass selects now. A machine whose groups are
+// not known is not judged.
+func securityGroupDrift(m *cloudprovider.Machine, class *ec2v1.EC2NodeClass) string {
+	class = resolved(class)
+	if m == nil || len(m.SecurityGroupIDs) == 0 || class == nil || len(class.Status.SecurityGroups) == 0 {
+		return ""
+	}
+	want := sets.New[string]()
+	for _, g := range class.Status.SecurityGroups {
+		want.Insert(g.ID)
+	}
+	if have := sets.New(m.SecurityGroupIDs...); !have.Equal(want) {
+		return fmt.Sprintf("security groups %v are not EC2NodeClass %s's %v", sets.List(have), class.Name, sets.List(want))
 	}
 	return ""
 }

@@ -10,6 +10,7 @@ import (
 
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/cloudprovider"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodepool"
 )
 
@@ -47,8 +48,10 @@ func TestDrift(t *testing.T) {
 		return nc
 	}
 	ready := &ec2v1.EC2NodeClass{ObjectMeta: metav1.ObjectMeta{Name: "default"}, Status: ec2v1.EC2NodeClassStatus{
-		AMIs:       []ec2v1.AMI{{ID: "ami-1"}},
-		Conditions: []metav1.Condition{{Type: ec2v1.ConditionTypeReady, Status: metav1.ConditionTrue}},
+		AMIs:           []ec2v1.AMI{{ID: "ami-1"}},
+		Subnets:        []ec2v1.Subnet{{ID: "subnet-a"}, {ID: "subnet-b"}},
+		SecurityGroups: []ec2v1.SecurityGroup{{ID: "sg-1"}, {ID: "sg-2"}},
+		Conditions:     []metav1.Condition{{Type: ec2v1.ConditionTypeReady, Status: metav1.ConditionTrue}},
 	}}
 	moved := ready.DeepCopy()
 	moved.Status.AMIs = []ec2v1.AMI{{ID: "ami-2"}}
@@ -61,10 +64,11 @@ func TestDrift(t *testing.T) {
 	newUserData := ready.DeepCopy()
 	newUserData.Spec.UserData = ptr.To("#!/bin/bash\necho changed\n")
 	for _, tc := range []struct {
-		name  string
-		nc    *karpv1.NodeClaim
-		class *ec2v1.EC2NodeClass
-		want  string
+		name    string
+		nc      *karpv1.NodeClaim
+		class   *ec2v1.EC2NodeClass
+		machine *cloudprovider.Machine
+		want    string
 	}{
 		{name: "current", nc: claim(nil), class: ready},
 		{name: "template changed", nc: claim(func(nc *karpv1.NodeClaim) { nc.Annotations[karpv1.NodePoolHashAnnotationKey] = "1" }), want: DriftReasonNodePool},
@@ -83,14 +87,20 @@ func TestDrift(t *testing.T) {
 			launchedFrom(ready)(nc)
 			nc.Annotations[ec2v1.AnnotationEC2NodeClassHashVersion] = "v0"
 		}), class: newUserData},
+		{name: "machine where the class says", nc: claim(nil), class: ready, machine: &cloudprovider.Machine{SubnetID: "subnet-b", SecurityGroupIDs: []string{"sg-2", "sg-1"}}},
+		{name: "subnet no longer selected", nc: claim(nil), class: ready, machine: &cloudprovider.Machine{SubnetID: "subnet-old", SecurityGroupIDs: []string{"sg-1", "sg-2"}}, want: DriftReasonSubnet},
+		{name: "security group added to the class", nc: claim(nil), class: ready, machine: &cloudprovider.Machine{SubnetID: "subnet-a", SecurityGroupIDs: []string{"sg-1"}}, want: DriftReasonSecurityGrp},
+		{name: "security groups unknown are not judged", nc: claim(nil), class: ready, machine: &cloudprovider.Machine{SubnetID: "subnet-a"}},
+		{name: "subnet not judged while class not ready", nc: claim(nil), class: &ec2v1.EC2NodeClass{Status: ec2v1.EC2NodeClassStatus{Subnets: ready.Status.Subnets}},
+			machine: &cloudprovider.Machine{SubnetID: "subnet-old"}},
 		{name: "AMI not judged while class not ready", nc: claim(nil), class: &ec2v1.EC2NodeClass{Status: ec2v1.EC2NodeClassStatus{AMIs: moved.Status.AMIs}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, msg := drift(tc.nc, np, hash, tc.class)
+			got, msg := drift(tc.nc, np, hash, tc.class, tc.machine)
 			if got != tc.want {
 				t.Errorf("drift = %q (%s), want %q", got, msg, tc.want)
 			}
-			if got != "" && !strings.Contains(msg, "default") && got != DriftReasonAMI && got != DriftReasonNodeClass {
+			if got != "" && !strings.Contains(msg, "default") {
 				t.Errorf("message %q does not name the pool", msg)
 			}
 		})

@@ -132,20 +132,22 @@ type LaunchRequest struct {
 
 // Instance is an EC2 instance this package launched or found.
 type Instance struct {
-	ID             string
-	Type           string
-	Zone           string
-	SubnetID       string
-	CapacityType   string
-	ImageID        string
-	Architecture   string
-	State          string // pending, running, shutting-down, terminated, stopping, stopped
-	LaunchTime     time.Time
-	PrivateDNSName string
-	PrivateIP      string
-	Tags           map[string]string
-	NodeClaimName  string // from the karpenter.sh/nodeclaim tag
-	NodePoolName   string // from the karpenter.sh/nodepool tag
+	ID       string
+	Type     string
+	Zone     string
+	SubnetID string
+	// SecurityGroupIDs are those of the primary network interface.
+	SecurityGroupIDs []string
+	CapacityType     string
+	ImageID          string
+	Architecture     string
+	State            string // pending, running, shutting-down, terminated, stopping, stopped
+	LaunchTime       time.Time
+	PrivateDNSName   string
+	PrivateIP        string
+	Tags             map[string]string
+	NodeClaimName    string // from the karpenter.sh/nodeclaim tag
+	NodePoolName     string // from the karpenter.sh/nodepool tag
 	// SkippedOfferings is set by Launch only: offerings EC2 Fleet reported
 	// failing while it fulfilled the request with another one. Callers
 	// should mark them unavailable like those of an InsufficientCapacityError.

@@ -127,7 +127,7 @@ func (o *Operator) controllers(ctx context.Context) ([]*controller.Controller, e
 	}
 	d, err := disruption.New(ctx, disruption.Options{Karpenter: o.Karpenter, Kube: o.Kube,
 		KarpenterInformers: o.Informers, KubeInformers: o.KubeInformers, Recorder: o.Recorder,
-		Pools: o.Source, Interval: o.opts.DisruptionInterval})
+		Pools: o.Source, Machines: o.Cloud, Interval: o.opts.DisruptionInterval})
 	if err != nil {
 		return nil, err
 	}

@@ -102,5 +102,6 @@ func (p *Provider) List(ctx context.Context) ([]*cloudprovider.Machine, error) {
 }
 
 func machine(inst *ec2.Instance) *cloudprovider.Machine {
-	return &cloudprovider.Machine{ProviderID: inst.ProviderID(), NodeClaim: inst.NodeClaimName, State: inst.State}
+	return &cloudprovider.Machine{ProviderID: inst.ProviderID(), NodeClaim: inst.NodeClaimName, State: inst.State,
+		SubnetID: inst.SubnetID, SecurityGroupIDs: inst.SecurityGroupIDs}
 }

@@ -2,6 +2,7 @@ package aws_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -188,6 +189,12 @@ func (h *harness) getListDelete(t *testing.T) {
 	}
 	if m.ProviderID != created.Status.ProviderID || m.NodeClaim != nc.Name || (m.State != "running" && m.State != "pending") {
 		t.Errorf("Get = %+v", m)
+	}
+	// Where it was launched, for subnet drift. (moto launches fleet
+	// instances without the launch template's security groups, so those
+	// are not checked here.)
+	if !slices.Contains(e.World.SubnetIDs, m.SubnetID) {
+		t.Errorf("Get: subnet %q, want one of %v", m.SubnetID, e.World.SubnetIDs)
 	}
 	if !listed(t, h, created.Status.ProviderID) {
 		t.Errorf("List lacks %s", created.Status.ProviderID)

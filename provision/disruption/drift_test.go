@@ -14,26 +14,19 @@ import (
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodepool"
 )
 
-func testPool() *karpv1.NodePool {
-	return &karpv1.NodePool{
-		ObjectMeta: metav1.ObjectMeta{Name: "default"},
-		Spec: karpv1.NodePoolSpec{Template: karpv1.NodeClaimTemplate{
-			ObjectMeta: karpv1.ObjectMeta{Labels: map[string]string{"managed-by": "karpenter"}},
-			Spec: karpv1.NodeClaimTemplateSpec{
-				Taints: []v1.Taint{{Key: "a", Effect: v1.TaintEffectNoSchedule}, {Key: "b", Value: "x", Effect: v1.TaintEffectNoExecute}},
-				Requirements: []karpv1.NodeSelectorRequirementWithMinValues{
-					{Key: v1.LabelInstanceTypeStable, Operator: v1.NodeSelectorOpIn, Values: []string{"t3.medium", "t3.large"}},
-					{Key: "karpenter.k8s.aws/instance-cpu", Operator: v1.NodeSelectorOpGt, Values: []string{"1"}},
-				},
-				NodeClassRef: &karpv1.NodeClassReference{Group: "karpenter.k8s.aws", Kind: "EC2NodeClass", Name: "default"},
-				ExpireAfter:  karpv1.MustParseNillableDuration("720h"),
-			},
-		}},
+// driftPool has the requirements the drift cases judge claims' labels by.
+func driftPool() *karpv1.NodePool {
+	np := &karpv1.NodePool{ObjectMeta: metav1.ObjectMeta{Name: "default"}}
+	np.Spec.Template.Spec.NodeClassRef = &karpv1.NodeClassReference{Group: "karpenter.k8s.aws", Kind: "EC2NodeClass", Name: "default"}
+	np.Spec.Template.Spec.Requirements = []karpv1.NodeSelectorRequirementWithMinValues{
+		{Key: v1.LabelInstanceTypeStable, Operator: v1.NodeSelectorOpIn, Values: []string{"t3.medium", "t3.large"}},
+		{Key: "karpenter.k8s.aws/instance-cpu", Operator: v1.NodeSelectorOpGt, Values: []string{"1"}},
 	}
+	return np
 }
 
 func TestDrift(t *testing.T) {
-	np := testPool()
+	np := driftPool()
 	hash := nodepool.TemplateHash(np)
 	claim := func(mod func(*karpv1.NodeClaim)) *karpv1.NodeClaim {
 		nc := &karpv1.NodeClaim{

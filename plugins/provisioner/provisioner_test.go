@@ -164,10 +164,24 @@ func (s *stack) testPoolConstraints(t *testing.T) {
 		return err == nil && pod.Status.NominatedNodeName != ""
 	})
 
+	// limits.nodes: one node, whatever its size; a second pod that does
+	// not fit beside the first cannot open another claim.
+	s.createPool(poolSpec{name: "onenode", labels: map[string]string{"tier": "onenode"},
+		requirements: []karpv1.NodeSelectorRequirementWithMinValues{m5large},
+		limits:       v1.ResourceList{"nodes": resource.MustParse("1")}})
+	s.createPod(podSpec{name: "onenode-1", cpu: "1500m", memory: "256Mi", nodeSelector: map[string]string{"tier": "onenode"}})
+	if got := s.nominated("onenode-1"); !strings.HasPrefix(got, "onenode-") {
+		t.Fatalf("onenode-1 nominated to %q", got)
+	}
+	s.createPod(podSpec{name: "onenode-2", cpu: "1500m", memory: "256Mi", nodeSelector: map[string]string{"tier": "onenode"}})
+	if msg := s.podEvent("onenode-2", "FailedProvisioning"); !strings.Contains(msg, `nodepool "onenode": its limits leave no room for another node`) {
+		t.Errorf("event %q does not blame the node limit", msg)
+	}
+
 	// No pool admits the pod: the event says, per pool, what ruled it out.
 	s.createPod(podSpec{name: "nowhere", cpu: "500m", memory: "256Mi", nodeSelector: map[string]string{v1.LabelArchStable: "s390x"}})
 	msg = s.podEvent("nowhere", "FailedProvisioning")
-	for _, pool := range []string{"general", "tainted", "heavy", "light", "capped"} {
+	for _, pool := range []string{"general", "tainted", "heavy", "light", "capped", "onenode"} {
 		if !strings.Contains(msg, `nodepool "`+pool+`"`) {
 			t.Errorf("event %q does not say why nodepool %s was ruled out", msg, pool)
 		}

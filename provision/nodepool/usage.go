@@ -2,13 +2,16 @@ package nodepool
 
 import (
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/labels"
 
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
 )
 
-// usage sums, per NodePool, the capacity of its NodeClaims: the launched
-// capacity where known, else what the claim asked for.
+// usage sums, per NodePool, the capacity of its NodeClaims (the launched
+// capacity where known, else what the claim asked for) and counts them as
+// nodes.
 func (s *Source) usage() map[string]v1.ResourceList {
 	claims, err := s.NodeClaims.List(labels.Everything())
 	if err != nil {
@@ -34,6 +37,9 @@ func (s *Source) usage() map[string]v1.ResourceList {
 			sum.Add(q)
 			total[name] = sum
 		}
+		nodes := total[packing.ResourceNodes]
+		nodes.Add(resource.MustParse("1"))
+		total[packing.ResourceNodes] = nodes
 	}
 	return out
 }

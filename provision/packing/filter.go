@@ -46,8 +46,16 @@ func WithRoomFor(opts []*PoolOption, need *framework.Resource) []*PoolOption {
 	return out
 }
 
-// WithinLimits keeps the options whose whole capacity stays within the
-// remaining limits. A nil remaining means the pool has no limits.
+// ResourceNodes is the node count in NodePool limits and status.resources:
+// every option is one node.
+const ResourceNodes v1.ResourceName = "nodes"
+
+// oneNode is what each option counts against a nodes limit.
+var oneNode = resource.MustParse("1")
+
+// WithinLimits keeps the options whose whole capacity, and one more node,
+// stays within the remaining limits. A nil remaining means the pool has no
+// limits.
 func WithinLimits(opts []*PoolOption, remaining v1.ResourceList) []*PoolOption {
 	if remaining == nil {
 		return opts
@@ -63,7 +71,11 @@ func WithinLimits(opts []*PoolOption, remaining v1.ResourceList) []*PoolOption {
 
 func withinLimits(capacity, remaining v1.ResourceList) bool {
 	for name, left := range remaining {
-		if c, ok := capacity[name]; ok && c.Cmp(left) > 0 {
+		c, ok := capacity[name]
+		if name == ResourceNodes {
+			c, ok = oneNode, true
+		}
+		if ok && c.Cmp(left) > 0 {
 			return false
 		}
 	}
@@ -106,16 +118,21 @@ func MinAllocatable(opts []*PoolOption) *framework.Resource {
 	return min
 }
 
-// MinCapacity is the element-wise minimum capacity across opts, used to
-// count a claim whose instance type is not chosen yet against limits.
+// MinCapacity is the element-wise minimum capacity across opts, and one
+// node, used to count a claim whose instance type is not chosen yet against
+// limits.
 func MinCapacity(opts []*PoolOption) v1.ResourceList {
 	if len(opts) == 0 {
 		return v1.ResourceList{}
 	}
 	out := opts[0].Capacity.DeepCopy()
+	out[ResourceNodes] = oneNode.DeepCopy()
 	for _, o := range opts[1:] {
 		for name, q := range out {
 			other, ok := o.Capacity[name]
+			if name == ResourceNodes {
+				continue
+			}
 			if !ok {
 				delete(out, name)
 				continue

@@ -151,4 +151,14 @@ func TestLimitsAndPinning(t *testing.T) {
 	if q := capMin[v1.ResourceCPU]; q.Value() != 2 {
 		t.Errorf("min capacity cpu = %s", q.String())
 	}
+	if q := capMin[ResourceNodes]; q.Value() != 1 {
+		t.Errorf("min capacity nodes = %s, want one node", q.String())
+	}
+	// A nodes limit: every option is one node.
+	if got := WithinLimits(opts, v1.ResourceList{ResourceNodes: resource.MustParse("0")}); len(got) != 0 {
+		t.Errorf("within 0 nodes: %v", names(got))
+	}
+	if got := WithinLimits(opts, v1.ResourceList{ResourceNodes: resource.MustParse("1"), v1.ResourceCPU: resource.MustParse("100")}); len(got) != len(opts) {
+		t.Errorf("within 1 node: %v", names(got))
+	}
 }

@@ -3,8 +3,6 @@ package status
 import (
 	"strings"
 
-	v1 "k8s.io/api/core/v1"
-
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
 )
 
@@ -25,7 +23,6 @@ func NotActedOn(spec *karpv1.NodePoolSpec) []string {
 	tmpl := &spec.Template.Spec
 	add(len(minValuesKeys(tmpl.Requirements)) > 0, "spec.template.spec.requirements[].minValues ("+strings.Join(minValuesKeys(tmpl.Requirements), ", ")+")")
 	add(spec.Replicas != nil, "spec.replicas (static NodePools)")
-	add(hasLimit(spec.Limits, resourceNodes), "spec.limits.nodes (claims carry no node count yet)")
 	add(spec.Disruption.ConsolidationPolicy == karpv1.ConsolidationPolicyBalanced, "spec.disruption.consolidationPolicy: Balanced (treated as WhenEmpty)")
 	return out
 }
@@ -38,9 +35,4 @@ func minValuesKeys(reqs []karpv1.NodeSelectorRequirementWithMinValues) []string 
 		}
 	}
 	return keys
-}
-
-func hasLimit(limits karpv1.Limits, name v1.ResourceName) bool {
-	_, ok := limits[name]
-	return ok
 }

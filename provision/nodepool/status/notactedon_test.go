@@ -43,7 +43,7 @@ func TestNotActedOn(t *testing.T) {
 			s.Template.Spec.TerminationGracePeriod = &metav1.Duration{}
 		}, []string{
 			"spec.template.spec.requirements[].minValues (karpenter.k8s.aws/instance-family, karpenter.k8s.aws/instance-size)",
-			"spec.replicas (static NodePools)", "spec.limits.nodes (claims carry no node count yet)",
+			"spec.replicas (static NodePools)",
 			"spec.disruption.consolidationPolicy: Balanced (treated as WhenEmpty)",
 		}},
 	} {

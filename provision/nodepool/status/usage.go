@@ -6,11 +6,12 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
 )
 
 // resourceNodes is the node count in status.resources, as in Karpenter,
 // where limits.nodes is checked against it.
-const resourceNodes v1.ResourceName = "nodes"
+const resourceNodes = packing.ResourceNodes
 
 // usage sums the capacity of the pool's NodeClaims and counts them. A claim
 // counts once it has launched (status.capacity is set); a planned claim is

@@ -118,11 +118,16 @@ func (p *Provisioner) tryClaim(ctx context.Context, state fwk.CycleState, pod *v
 		// A created claim cannot narrow: every option it may launch as must hold the pod.
 		return false
 	}
+	if c.planned {
+		if options = pin(options, topologyKeys(pod)); c.pool.MinValues.Unmet(options) != "" {
+			return false // the claim would lose the choice minValues keeps
+		}
+	}
 	if st := p.handle.RunFilterPluginsWithNominatedPods(ctx, state, pod, packing.NodeInfo(c.name, c.pool, options)); !st.IsSuccess() {
 		return false
 	}
 	if c.planned {
-		c.narrow(pin(options, topologyKeys(pod)))
+		c.narrow(options)
 		p.batch.touch()
 	}
 	return true
@@ -148,11 +153,18 @@ func (p *Provisioner) openClaim(ctx context.Context, state fwk.CycleState, pod *
 	if options = packing.WithinLimits(options, p.remaining(pool)); len(options) == 0 {
 		return nil, "its limits leave no room for another node"
 	}
+	if why := pool.MinValues.Unmet(options); why != "" {
+		return nil, "the offerings left for the pod cannot meet minValues: " + why
+	}
 	name := p.newClaimName(pool.Name)
 	if st := p.handle.RunFilterPluginsWithNominatedPods(ctx, state, pod, packing.NodeInfo(name, pool, options)); !st.IsSuccess() {
 		return nil, fmt.Sprintf("%s rejects its nodes: %s", st.Plugin(), strings.Join(st.Reasons(), ", "))
 	}
-	return newClaim(name, pool, pin(options, topologyKeys(pod)), true, p.now()), ""
+	options = pin(options, topologyKeys(pod))
+	if why := pool.MinValues.Unmet(options); why != "" {
+		return nil, "the offerings in the pod's topology domain cannot meet minValues: " + why
+	}
+	return newClaim(name, pool, options, true, p.now()), ""
 }
 
 // remaining is the pool's remaining limits less what its planned claims

@@ -178,10 +178,40 @@ func (s *stack) testPoolConstraints(t *testing.T) {
 		t.Errorf("event %q does not blame the node limit", msg)
 	}
 
+	// minValues: a claim keeps at least two instance families; a pod that
+	// allows only one cannot be provisioned, and the event says why.
+	family := "karpenter.k8s.aws/instance-family"
+	s.createPool(poolSpec{name: "diverse", labels: map[string]string{"tier": "diverse"}, requirements: []karpv1.NodeSelectorRequirementWithMinValues{
+		{Key: family, Operator: v1.NodeSelectorOpIn, Values: []string{"m5", "c5", "t3"}, MinValues: ptr.To(2)},
+		req("karpenter.k8s.aws/instance-size", v1.NodeSelectorOpIn, "large"),
+	}})
+	s.createPod(podSpec{name: "diverse-1", cpu: "500m", memory: "256Mi", nodeSelector: map[string]string{"tier": "diverse"}})
+	name := s.nominated("diverse-1")
+	if !strings.HasPrefix(name, "diverse-") {
+		t.Fatalf("diverse-1 nominated to %q", name)
+	}
+	nc := s.nodeClaim(name, func(*karpv1.NodeClaim) bool { return true })
+	families := sets.New[string]()
+	for _, it := range sets.List(requirementValues(nc, v1.LabelInstanceTypeStable)) {
+		families.Insert(strings.SplitN(it, ".", 2)[0])
+	}
+	if families.Len() < 2 {
+		t.Errorf("claim %s may launch as families %v, want at least 2 (minValues)", name, sets.List(families))
+	}
+	for _, r := range nc.Spec.Requirements {
+		if r.Key == family && (r.MinValues == nil || *r.MinValues != 2) {
+			t.Errorf("claim's %s requirement lost its minValues: %+v", family, r)
+		}
+	}
+	s.createPod(podSpec{name: "one-family", cpu: "500m", memory: "256Mi", nodeSelector: map[string]string{"tier": "diverse", family: "m5"}})
+	if msg := s.podEvent("one-family", "FailedProvisioning"); !strings.Contains(msg, `nodepool "diverse": the offerings left for the pod cannot meet minValues: `+family+` has 1 value(s) left, minValues is 2`) {
+		t.Errorf("event %q does not blame minValues", msg)
+	}
+
 	// No pool admits the pod: the event says, per pool, what ruled it out.
 	s.createPod(podSpec{name: "nowhere", cpu: "500m", memory: "256Mi", nodeSelector: map[string]string{v1.LabelArchStable: "s390x"}})
 	msg = s.podEvent("nowhere", "FailedProvisioning")
-	for _, pool := range []string{"general", "tainted", "heavy", "light", "capped", "onenode"} {
+	for _, pool := range []string{"general", "tainted", "heavy", "light", "capped", "onenode", "diverse"} {
 		if !strings.Contains(msg, `nodepool "`+pool+`"`) {
 			t.Errorf("event %q does not say why nodepool %s was ruled out", msg, pool)
 		}

@@ -176,6 +176,9 @@ func (l *loop) planReplacement(ctx context.Context, k *candidate, cheaperThan fl
 		}
 		opts = cheaper
 	}
+	if why := pool.MinValues.Unmet(opts); why != "" && len(opts) > 0 {
+		return nil, "the replacement's offerings cannot meet minValues: " + why
+	}
 	if len(opts) == 0 {
 		if cheaperThan > 0 {
 			return nil, fmt.Sprintf("no cheaper instance type (under $%.4f/h) in its zone holds its %d pod(s) within the NodePool's requirements and limits", cheaperThan, len(k.movable))

@@ -25,6 +25,7 @@ func (s *Source) build(np *karpv1.NodePool, class *ec2v1.EC2NodeClass, classErr 
 		Taints:         tmpl.Spec.Taints,
 		StartupTaints:  tmpl.Spec.StartupTaints,
 		DaemonRequests: packing.Sum(),
+		MinValues:      minValues(tmpl.Spec.Requirements),
 	}
 	if c := meta.FindStatusCondition(np.Status.Conditions, karpv1.ConditionTypeValidationSucceeded); c != nil && c.Status == metav1.ConditionFalse {
 		pool.Unavailable = "it is invalid: " + c.Message
@@ -49,6 +50,10 @@ func (s *Source) build(np *karpv1.NodePool, class *ec2v1.EC2NodeClass, classErr 
 	pool.Options = packing.NewPoolOptions(options, pool.Labels, selector)
 	if len(pool.Options) == 0 {
 		pool.Unavailable = fmt.Sprintf("no instance offering in the zones and architectures of EC2NodeClass %q satisfies its requirements", class.Name)
+		return pool
+	}
+	if why := pool.MinValues.Unmet(pool.Options); why != "" {
+		pool.Unavailable = "its offerings cannot meet the requirements' minValues: " + why
 		return pool
 	}
 	pool.Daemons = daemons(daemonSets, pool)
@@ -129,6 +134,23 @@ func daemons(daemonSets []*appsv1.DaemonSet, pool *packing.Pool) []*v1.Pod {
 			continue
 		}
 		out = append(out, pod)
+	}
+	return out
+}
+
+// minValues gathers the requirements' minValues; nil when none is set.
+func minValues(reqs []karpv1.NodeSelectorRequirementWithMinValues) packing.MinValues {
+	var out packing.MinValues
+	for _, r := range reqs {
+		if r.MinValues == nil {
+			continue
+		}
+		if out == nil {
+			out = packing.MinValues{}
+		}
+		if *r.MinValues > out[r.Key] {
+			out[r.Key] = *r.MinValues
+		}
 	}
 	return out
 }

@@ -62,27 +62,47 @@ func NewNodeClaim(np *karpv1.NodePool, spec packing.ClaimSpec) *karpv1.NodeClaim
 	nc.Annotations[karpv1.NodePoolHashVersionAnnotationKey] = NodePoolHashVersion
 	nc.Spec.Resources.Requests = spec.Requests
 
-	types, zones, capacityTypes := narrowed(spec.Options)
+	min := minValues(np.Spec.Template.Spec.Requirements)
+	types, zones, capacityTypes := narrowed(spec.Options, min)
+	in := func(key string, values []string) karpv1.NodeSelectorRequirementWithMinValues {
+		r := karpv1.NodeSelectorRequirementWithMinValues{Key: key, Operator: v1.NodeSelectorOpIn, Values: values}
+		if n, ok := min[key]; ok {
+			r.MinValues = &n // the template's, kept on the narrowed requirement
+		}
+		return r
+	}
 	nc.Spec.Requirements = append(withoutKeys(nc.Spec.Requirements, karpv1.NodePoolLabelKey, v1.LabelInstanceTypeStable, v1.LabelTopologyZone, karpv1.CapacityTypeLabelKey),
-		karpv1.NodeSelectorRequirementWithMinValues{Key: karpv1.NodePoolLabelKey, Operator: v1.NodeSelectorOpIn, Values: []string{np.Name}},
-		karpv1.NodeSelectorRequirementWithMinValues{Key: v1.LabelInstanceTypeStable, Operator: v1.NodeSelectorOpIn, Values: types},
-		karpv1.NodeSelectorRequirementWithMinValues{Key: v1.LabelTopologyZone, Operator: v1.NodeSelectorOpIn, Values: zones},
-		karpv1.NodeSelectorRequirementWithMinValues{Key: karpv1.CapacityTypeLabelKey, Operator: v1.NodeSelectorOpIn, Values: capacityTypes},
+		in(karpv1.NodePoolLabelKey, []string{np.Name}),
+		in(v1.LabelInstanceTypeStable, types),
+		in(v1.LabelTopologyZone, zones),
+		in(karpv1.CapacityTypeLabelKey, capacityTypes),
 	)
 	return nc
 }
 
 // narrowed lists the distinct instance types (cheapest first, at most
 // MaxInstanceTypes), and the zones and capacity types of their options.
-func narrowed(options []*packing.PoolOption) (types, zones, capacityTypes []string) {
+// Past MaxInstanceTypes, a type is still taken when it brings a value that
+// a minValues key is short of, so the claim keeps the choice the pool asks
+// for.
+func narrowed(options []*packing.PoolOption, min packing.MinValues) (types, zones, capacityTypes []string) {
 	seenType, seenZone, seenCT := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	seenValue := map[string]map[string]bool{}
+	for k := range min {
+		seenValue[k] = map[string]bool{}
+	}
 	for _, o := range options {
 		if !seenType[o.InstanceType] {
-			if len(types) == MaxInstanceTypes {
+			if len(types) >= MaxInstanceTypes && !bringsMissing(o, min, seenValue) {
 				continue
 			}
 			seenType[o.InstanceType] = true
 			types = append(types, o.InstanceType)
+			for k := range min {
+				if v, ok := o.Node.Labels[k]; ok {
+					seenValue[k][v] = true
+				}
+			}
 		}
 		seenZone[o.Zone] = true
 		seenCT[o.CapacityType] = true
@@ -96,6 +116,17 @@ func narrowed(options []*packing.PoolOption) (types, zones, capacityTypes []stri
 	sort.Strings(zones)
 	sort.Strings(capacityTypes)
 	return types, zones, capacityTypes
+}
+
+// bringsMissing reports whether o has a value for a minValues key that is
+// short of values and does not have it yet.
+func bringsMissing(o *packing.PoolOption, min packing.MinValues, seen map[string]map[string]bool) bool {
+	for k, n := range min {
+		if v, ok := o.Node.Labels[k]; ok && len(seen[k]) < n && !seen[k][v] {
+			return true
+		}
+	}
+	return false
 }
 
 func withoutKeys(reqs []karpv1.NodeSelectorRequirementWithMinValues, keys ...string) []karpv1.NodeSelectorRequirementWithMinValues {

@@ -23,6 +23,8 @@ type Pool struct {
 	// Daemons are the pods DaemonSets would run on a node of this pool.
 	Daemons        []*v1.Pod
 	DaemonRequests *framework.Resource
+	// MinValues every claim's options must keep; nil when none are set.
+	MinValues MinValues
 	// Unavailable says why the pool cannot provision now; empty when it can.
 	Unavailable string
 }

@@ -13,7 +13,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
@@ -43,7 +42,7 @@ func TestController(t *testing.T) {
 	t.Run("ExamplePoolReadyOnceClassReady", h.examplePoolReady)
 	t.Run("MissingClassIsNotReady", h.missingClass)
 	t.Run("ResourcesAndNodesSumClaims", h.sumClaims)
-	t.Run("MinValuesListed", h.minValuesListed)
+	t.Run("FieldsNotActedOnListed", h.notActedOnListed)
 	t.Run("InvalidPoolIsNotReady", h.invalidPool)
 	t.Run("StatusNotRewrittenWhenUnchanged", h.noRewrite)
 }
@@ -147,17 +146,17 @@ func (h *harness) sumClaims(t *testing.T) {
 		"pods": resource.MustParse("58"), "ephemeral-storage": resource.MustParse("0"), "nodes": resource.MustParse("1")})
 }
 
-func (h *harness) minValuesListed(t *testing.T) {
+func (h *harness) notActedOnListed(t *testing.T) {
 	np := examplePool(t)
-	np.Name = "flexible"
-	np.Spec.Template.Spec.Requirements[2].MinValues = ptr.To(2)
+	np.Name = "balanced"
+	np.Spec.Disruption.ConsolidationPolicy = karpv1.ConsolidationPolicyBalanced
 	h.createPool(t, np)
-	got := h.waitCondition(t, "flexible", ConditionTypeFieldsNotActedOn, metav1.ConditionTrue)
-	want := "spec.template.spec.requirements[].minValues (karpenter.k8s.aws/instance-family)"
+	got := h.waitCondition(t, "balanced", ConditionTypeFieldsNotActedOn, metav1.ConditionTrue)
+	want := "spec.disruption.consolidationPolicy: Balanced (treated as WhenEmpty)"
 	if c := got.GetCondition(ConditionTypeFieldsNotActedOn); !strings.Contains(c.Message, want) {
 		t.Errorf("FieldsNotActedOn message %q does not list %s", c.Message, want)
 	}
-	h.waitEvent(t, "flexible", "FieldsNotActedOn", want)
+	h.waitEvent(t, "balanced", "FieldsNotActedOn", want)
 }
 
 func (h *harness) invalidPool(t *testing.T) {

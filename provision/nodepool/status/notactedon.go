@@ -1,8 +1,6 @@
 package status
 
 import (
-	"strings"
-
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
 )
 
@@ -20,19 +18,7 @@ func NotActedOn(spec *karpv1.NodePoolSpec) []string {
 			out = append(out, field)
 		}
 	}
-	tmpl := &spec.Template.Spec
-	add(len(minValuesKeys(tmpl.Requirements)) > 0, "spec.template.spec.requirements[].minValues ("+strings.Join(minValuesKeys(tmpl.Requirements), ", ")+")")
 	add(spec.Replicas != nil, "spec.replicas (static NodePools)")
 	add(spec.Disruption.ConsolidationPolicy == karpv1.ConsolidationPolicyBalanced, "spec.disruption.consolidationPolicy: Balanced (treated as WhenEmpty)")
 	return out
-}
-
-func minValuesKeys(reqs []karpv1.NodeSelectorRequirementWithMinValues) []string {
-	var keys []string
-	for _, r := range reqs {
-		if r.MinValues != nil {
-			keys = append(keys, r.Key)
-		}
-	}
-	return keys
 }

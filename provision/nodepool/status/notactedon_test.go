@@ -42,7 +42,6 @@ func TestNotActedOn(t *testing.T) {
 			s.Disruption.Budgets = []karpv1.Budget{{Nodes: "0", Reasons: []karpv1.DisruptionReason{karpv1.DisruptionReasonDrifted}}}
 			s.Template.Spec.TerminationGracePeriod = &metav1.Duration{}
 		}, []string{
-			"spec.template.spec.requirements[].minValues (karpenter.k8s.aws/instance-family, karpenter.k8s.aws/instance-size)",
 			"spec.replicas (static NodePools)",
 			"spec.disruption.consolidationPolicy: Balanced (treated as WhenEmpty)",
 		}},

@@ -10,9 +10,10 @@
 //     no longer those its EC2NodeClass resolves;
 //   - empty nodes: no pod but DaemonSet and mirror pods, none on its way,
 //     for the pool's consolidateAfter;
-//   - underutilized nodes (consolidationPolicy WhenEmptyOrUnderutilized):
-//     every pod fits on the other nodes, as the scheduler's own PreFilter and
-//     Filter plugins judge it.
+//   - underutilized nodes (consolidationPolicy WhenEmptyOrUnderutilized, or
+//     Balanced when the move is worth its disruption): every pod fits on the
+//     other nodes, as the scheduler's own PreFilter and Filter plugins judge
+//     it.
 //
 // Voluntary disruption (all but expiry) respects the pool's disruption
 // budgets, karpenter.sh/do-not-disrupt on pods, nodes and claims,
@@ -255,9 +256,10 @@ type loop struct {
 	received map[string]bool // nodes that received simulated pods in this run
 	// replacing maps claims being replaced to their replacements; exists
 	// holds every claim's name, deleting or not.
-	replacing map[string]*karpv1.NodeClaim
-	exists    map[string]bool
-	poolViews map[string]*packing.Pool // launch options, read on first use
+	replacing  map[string]*karpv1.NodeClaim
+	exists     map[string]bool
+	poolViews  map[string]*packing.Pool // launch options, read on first use
+	poolTotals map[string]poolTotals    // Balanced pools' totals, on first use
 }
 
 // Run looks at every managed claim once and disrupts what may go.
@@ -477,6 +479,14 @@ func (l *loop) underutilized(ctx context.Context) {
 		if !priced {
 			price = 0 // no replacement: its price is unknown
 		}
+		if balanced(k.pool) {
+			// Removing the node saves the most a move of it can: if that
+			// is not worth it, no replacement is.
+			if why := l.balancedVerdict(k, price); why != "" {
+				l.c.report.blocked(k.claim, k.node, "Unconsolidatable", "Not consolidating: "+why)
+				continue
+			}
+		}
 		placed, why := l.relocateOrReplace(ctx, k, karpv1.DisruptionReasonUnderutilized, "", price)
 		switch placed {
 		case "":
@@ -519,6 +529,12 @@ func (l *loop) relocateOrReplace(ctx context.Context, k *candidate, reason karpv
 	plan, planWhy := l.planReplacement(ctx, k, maxPrice)
 	if plan == nil {
 		return "", why + "; and no replacement: " + planWhy
+	}
+	if reason == karpv1.DisruptionReasonUnderutilized && balanced(k.pool) {
+		if verdict := l.balancedVerdict(k, maxPrice-plan.options[0].Price); verdict != "" {
+			l.sess.include(k.node.Name)
+			return "", why + "; and a replacement is not worth it: " + verdict
+		}
 	}
 	if message == "" {
 		message = fmt.Sprintf("its %d pod(s) fit on no other node but on one node cheaper than its %s at $%.4f/h",
@@ -646,12 +662,11 @@ func consolidationEnabled(np *karpv1.NodePool) bool {
 	return np.Spec.Replicas == nil && !np.Spec.Disruption.ConsolidateAfter.IsNever()
 }
 
-// underutilizedEnabled is true for WhenEmptyOrUnderutilized (the default).
-// Balanced, which weighs savings against disruption, is treated as
-// WhenEmpty until it is implemented: it never consolidates more.
+// underutilizedEnabled is true for WhenEmptyOrUnderutilized (the default)
+// and Balanced, which weighs each move (balanced.go).
 func underutilizedEnabled(np *karpv1.NodePool) bool {
 	p := np.Spec.Disruption.ConsolidationPolicy
-	return consolidationEnabled(np) && (p == "" || p == karpv1.ConsolidationPolicyWhenEmptyOrUnderutilized)
+	return consolidationEnabled(np) && (p == "" || p == karpv1.ConsolidationPolicyWhenEmptyOrUnderutilized || p == karpv1.ConsolidationPolicyBalanced)
 }
 
 func (l *loop) filter(keep func(*candidate) bool) []*candidate {

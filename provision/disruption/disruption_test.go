@@ -80,6 +80,7 @@ func TestDisruption(t *testing.T) {
 	t.Run("ReplacedByACheaperNode", h.replaceCheaper)
 	t.Run("ReplacementGoneKeepsTheNode", h.replacementGone)
 	t.Run("DriftedNodeReplacedFirst", h.driftReplacedFirst)
+	t.Run("BalancedWeighsTheMove", h.balancedWeighsTheMove)
 }
 
 type harness struct {

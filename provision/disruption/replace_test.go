@@ -50,6 +50,13 @@ func (testPools) Pools() []*packing.Pool {
 		out = append(out, &packing.Pool{Name: name, Labels: labels, Options: packing.NewPoolOptions(options, labels, nil),
 			DaemonRequests: &framework.Resource{}})
 	}
+	// Round prices, so that the Balanced scores are exact: a t3.small saves
+	// 75% of a t3.medium.
+	labels := map[string]string{karpv1.NodePoolLabelKey: "balanced"}
+	out = append(out, &packing.Pool{Name: "balanced", Labels: labels, DaemonRequests: &framework.Resource{}, Options: packing.NewPoolOptions([]*packing.Option{
+		opt("t3.medium", "us-east-1b", 0.04, "2", "4Gi"),
+		opt("t3.small", "us-east-1b", 0.01, "2", "2Gi"),
+	}, labels, nil)})
 	return out
 }
 
@@ -231,4 +238,40 @@ func (h *harness) driftReplacedFirst(t *testing.T) {
 		Labels: map[string]string{v1.LabelInstanceTypeStable: "t3.small", v1.LabelTopologyZone: "us-east-1b", karpv1.CapacityTypeLabelKey: karpv1.CapacityTypeOnDemand}})
 	h.Eventually(t, 30*time.Second, "the drifted claim gone", func() (bool, error) { return h.Gone(old.Name) })
 	h.waitRunningOn(t, "drifter", repl.Name)
+}
+
+// balancedWeighsTheMove: under Balanced with consolidationThreshold 1 a
+// replacement saving 75% of the pool's cost for all of its disruption
+// (score 0.75) is not made; with the default threshold 2 (0.75 >= 0.5) it is.
+func (h *harness) balancedWeighsTheMove(t *testing.T) {
+	h.Pool(t, "balanced", karpv1.Disruption{ConsolidationPolicy: karpv1.ConsolidationPolicyBalanced, ConsolidationThreshold: ptr.To[int32](1),
+		ConsolidateAfter: after("2s")})
+	_, nc := h.CreateNode(t, disruptiontest.NodeSpec{Name: "balanced-1", Pool: "balanced", CPU: "2", Memory: "4Gi",
+		Labels: map[string]string{v1.LabelInstanceTypeStable: "t3.medium", v1.LabelTopologyZone: "us-east-1b", karpv1.CapacityTypeLabelKey: karpv1.CapacityTypeOnDemand}})
+	h.onePod(t, "weighed", "balanced", "balanced-1")
+	ev := h.waitEvent(t, "NodeClaim", nc.Name, "Unconsolidatable")
+	if !strings.Contains(ev, "a replacement is not worth it: Balanced: the move saves 75.0% of the pool's cost for 100.0% of its disruption cost (score 0.75, below 1.00)") {
+		t.Errorf("Unconsolidatable = %q", ev)
+	}
+	time.Sleep(time.Second)
+	if n := h.countEvents(t, "NodeClaim", nc.Name, "Replacing"); n != 0 {
+		t.Fatalf("replaced under threshold 1 (%d Replacing events)", n)
+	}
+	if _, err := h.Karp.KarpenterV1().NodePools().Patch(h.Ctx, "balanced", "application/merge-patch+json",
+		[]byte(`{"spec":{"disruption":{"consolidationThreshold":null}}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	repl := h.waitReplacement(t, nc.Name)
+	if types := requirement(repl, v1.LabelInstanceTypeStable); fmt.Sprint(types) != "[t3.small]" {
+		t.Errorf("replacement types = %v, want [t3.small]", types)
+	}
+	// Leave nothing launching behind: the claim goes, the node stays.
+	if err := h.Karp.KarpenterV1().NodeClaims().Delete(h.Ctx, repl.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitEvent(t, "NodeClaim", nc.Name, "DisruptionCancelled")
+	if _, err := h.Karp.KarpenterV1().NodePools().Patch(h.Ctx, "balanced", "application/merge-patch+json",
+		[]byte(`{"spec":{"disruption":{"consolidateAfter":"Never"}}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -148,15 +149,16 @@ func (h *harness) sumClaims(t *testing.T) {
 
 func (h *harness) notActedOnListed(t *testing.T) {
 	np := examplePool(t)
-	np.Name = "balanced"
-	np.Spec.Disruption.ConsolidationPolicy = karpv1.ConsolidationPolicyBalanced
+	np.Name = "static"
+	np.Spec.Replicas = ptr.To[int64](2)
+	np.Spec.Limits = nil // a static pool may only limit nodes
 	h.createPool(t, np)
-	got := h.waitCondition(t, "balanced", ConditionTypeFieldsNotActedOn, metav1.ConditionTrue)
-	want := "spec.disruption.consolidationPolicy: Balanced (treated as WhenEmpty)"
+	got := h.waitCondition(t, "static", ConditionTypeFieldsNotActedOn, metav1.ConditionTrue)
+	want := "spec.replicas (static NodePools)"
 	if c := got.GetCondition(ConditionTypeFieldsNotActedOn); !strings.Contains(c.Message, want) {
 		t.Errorf("FieldsNotActedOn message %q does not list %s", c.Message, want)
 	}
-	h.waitEvent(t, "balanced", "FieldsNotActedOn", want)
+	h.waitEvent(t, "static", "FieldsNotActedOn", want)
 }
 
 func (h *harness) invalidPool(t *testing.T) {

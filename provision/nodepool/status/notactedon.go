@@ -19,6 +19,5 @@ func NotActedOn(spec *karpv1.NodePoolSpec) []string {
 		}
 	}
 	add(spec.Replicas != nil, "spec.replicas (static NodePools)")
-	add(spec.Disruption.ConsolidationPolicy == karpv1.ConsolidationPolicyBalanced, "spec.disruption.consolidationPolicy: Balanced (treated as WhenEmpty)")
 	return out
 }

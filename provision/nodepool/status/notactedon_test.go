@@ -43,7 +43,6 @@ func TestNotActedOn(t *testing.T) {
 			s.Template.Spec.TerminationGracePeriod = &metav1.Duration{}
 		}, []string{
 			"spec.replicas (static NodePools)",
-			"spec.disruption.consolidationPolicy: Balanced (treated as WhenEmpty)",
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

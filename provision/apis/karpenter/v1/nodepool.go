@@ -98,6 +98,7 @@ func (l Limits) ExceededBy(usage corev1.ResourceList) []corev1.ResourceName {
 }
 
 // Disruption holds the consolidation settings of a NodePool.
+// +kubebuilder:validation:XValidation:message="consolidationThreshold may only be set with consolidationPolicy Balanced",rule="!has(self.consolidationThreshold) || (has(self.consolidationPolicy) && self.consolidationPolicy == 'Balanced')"
 type Disruption struct {
 	// ConsolidateAfter is how long a node must have been empty (or, with
 	// WhenEmptyOrUnderutilized, without pod churn) before it may be
@@ -111,11 +112,20 @@ type Disruption struct {
 
 	// ConsolidationPolicy says which nodes may be consolidated: only empty
 	// ones (WhenEmpty), also those whose pods fit elsewhere
-	// (WhenEmptyOrUnderutilized, the default), or Balanced.
+	// (WhenEmptyOrUnderutilized, the default), or those whose move saves
+	// enough for the disruption it causes (Balanced).
 	// +kubebuilder:default:="WhenEmptyOrUnderutilized"
 	// +kubebuilder:validation:Enum:=WhenEmpty;WhenEmptyOrUnderutilized;Balanced
 	// +optional
 	ConsolidationPolicy ConsolidationPolicy `json:"consolidationPolicy,omitempty"`
+
+	// ConsolidationThreshold is k for the Balanced policy (1 to 3; 2 when
+	// unset): a move is made when its share of the pool's disruption is at
+	// most k times its share of the pool's cost saved. Only with Balanced.
+	// +kubebuilder:validation:Minimum:=1
+	// +kubebuilder:validation:Maximum:=3
+	// +optional
+	ConsolidationThreshold *int32 `json:"consolidationThreshold,omitempty"`
 
 	// Budgets limit how many of the pool's nodes may be disrupted at once.
 	// When several are active the smallest wins. Unset means one budget of

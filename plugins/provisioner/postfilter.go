@@ -139,6 +139,9 @@ func (p *Provisioner) openClaim(ctx context.Context, state fwk.CycleState, pod *
 	if pool.Unavailable != "" {
 		return nil, pool.Unavailable
 	}
+	if pool.Static {
+		return nil, "it is a static NodePool: spec.replicas fixes its node count"
+	}
 	if taint, ok := untolerated(pod, pool.Taints); ok {
 		return nil, fmt.Sprintf("the pod does not tolerate taint %s", taint.ToString())
 	}

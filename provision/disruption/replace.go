@@ -149,6 +149,10 @@ func (l *loop) planReplacement(ctx context.Context, k *candidate, cheaperThan fl
 		return nil, "NodePool " + k.pool.Name + " offers no launch options"
 	case pool.Unavailable != "":
 		return nil, "NodePool " + k.pool.Name + " cannot launch now: " + pool.Unavailable
+	case pool.Static:
+		// Its replicas are kept by the static controller: a node launched
+		// here would be surplus to it.
+		return nil, "NodePool " + k.pool.Name + " is static: a node is made up for once the old one is gone"
 	}
 	opts := pool.Options
 	need := &framework.Resource{}

@@ -26,6 +26,7 @@ func (s *Source) build(np *karpv1.NodePool, class *ec2v1.EC2NodeClass, classErr 
 		StartupTaints:  tmpl.Spec.StartupTaints,
 		DaemonRequests: packing.Sum(),
 		MinValues:      minValues(tmpl.Spec.Requirements),
+		Static:         np.Spec.Replicas != nil,
 	}
 	if c := meta.FindStatusCondition(np.Status.Conditions, karpv1.ConditionTypeValidationSucceeded); c != nil && c.Status == metav1.ConditionFalse {
 		pool.Unavailable = "it is invalid: " + c.Message

@@ -21,6 +21,7 @@ import (
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodeclaim/lifecycle"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodeclaim/termination"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodeclass"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/nodepool/static"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodepool/status"
 )
 
@@ -139,7 +140,12 @@ func (o *Operator) controllers(ctx context.Context) ([]*controller.Controller, e
 	gc := &garbagecollection.Controller{Karpenter: o.Karpenter, NodeClaims: karp.NodeClaims().Lister(), Cloud: o.Cloud, Recorder: o.Recorder}
 	gcc := controller.New(garbagecollection.Name, gc)
 	gc.Register(gcc)
-	return []*controller.Controller{lc, tc, ntc, nc, ps, dc, pe, gcc}, nil
+	sc := controller.New(static.Name, &static.Controller{Karpenter: o.Karpenter, NodePools: karp.NodePools().Lister(),
+		NodeClaims: karp.NodeClaims().Lister(), Pools: o.Source, Recorder: o.Recorder})
+	if err := static.Register(sc, karp.NodePools().Informer(), claims); err != nil {
+		return nil, err
+	}
+	return []*controller.Controller{lc, tc, ntc, nc, ps, dc, pe, gcc, sc}, nil
 }
 
 // leaderElect runs the controllers while this process holds the Lease. On

@@ -23,6 +23,9 @@ type Pool struct {
 	// Daemons are the pods DaemonSets would run on a node of this pool.
 	Daemons        []*v1.Pod
 	DaemonRequests *framework.Resource
+	// Static is set for a static NodePool (spec.replicas): its node count
+	// is fixed, and pods never open claims on it.
+	Static bool
 	// MinValues every claim's options must keep; nil when none are set.
 	MinValues MinValues
 	// Unavailable says why the pool cannot provision now; empty when it can.

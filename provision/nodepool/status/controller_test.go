@@ -13,7 +13,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
@@ -43,7 +42,6 @@ func TestController(t *testing.T) {
 	t.Run("ExamplePoolReadyOnceClassReady", h.examplePoolReady)
 	t.Run("MissingClassIsNotReady", h.missingClass)
 	t.Run("ResourcesAndNodesSumClaims", h.sumClaims)
-	t.Run("FieldsNotActedOnListed", h.notActedOnListed)
 	t.Run("InvalidPoolIsNotReady", h.invalidPool)
 	t.Run("StatusNotRewrittenWhenUnchanged", h.noRewrite)
 }
@@ -145,20 +143,6 @@ func (h *harness) sumClaims(t *testing.T) {
 	}
 	h.waitResources(t, "counted", 1, v1.ResourceList{"cpu": resource.MustParse("4"), "memory": resource.MustParse("16Gi"),
 		"pods": resource.MustParse("58"), "ephemeral-storage": resource.MustParse("0"), "nodes": resource.MustParse("1")})
-}
-
-func (h *harness) notActedOnListed(t *testing.T) {
-	np := examplePool(t)
-	np.Name = "static"
-	np.Spec.Replicas = ptr.To[int64](2)
-	np.Spec.Limits = nil // a static pool may only limit nodes
-	h.createPool(t, np)
-	got := h.waitCondition(t, "static", ConditionTypeFieldsNotActedOn, metav1.ConditionTrue)
-	want := "spec.replicas (static NodePools)"
-	if c := got.GetCondition(ConditionTypeFieldsNotActedOn); !strings.Contains(c.Message, want) {
-		t.Errorf("FieldsNotActedOn message %q does not list %s", c.Message, want)
-	}
-	h.waitEvent(t, "static", "FieldsNotActedOn", want)
 }
 
 func (h *harness) invalidPool(t *testing.T) {

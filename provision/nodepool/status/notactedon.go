@@ -9,15 +9,10 @@ import (
 // lists them. Nothing is ignored silently.
 const ConditionTypeFieldsNotActedOn = "FieldsNotActedOn"
 
-// NotActedOn lists the fields of spec that are set but not acted on. One
-// line per field: when a feature lands, its line goes.
+// NotActedOn lists the fields of spec that are set but not acted on, one
+// line each. Every NodePool field is acted on now; a field accepted before
+// it is acted on gets a line here until it is.
 func NotActedOn(spec *karpv1.NodePoolSpec) []string {
-	var out []string
-	add := func(set bool, field string) {
-		if set {
-			out = append(out, field)
-		}
-	}
-	add(spec.Replicas != nil, "spec.replicas (static NodePools)")
-	return out
+	_ = spec
+	return nil
 }

@@ -3,6 +3,7 @@ package ec2
 import (
 	"context"
 	"errors"
+	"net/url"
 	"testing"
 
 	"github.com/aws/smithy-go"
@@ -147,4 +148,25 @@ func TestQuotaAndOtherFleetErrors(t *testing.T) {
 func moto2EC2() EC2API {
 	c, _ := motoClients()
 	return c
+}
+
+// TestFleetContext: the EC2NodeClass context goes to CreateFleet as its
+// Context parameter (moto ignores it; the request is what is checked).
+func TestFleetContext(t *testing.T) {
+	p, proxy, f := proxied(t)
+	release, arrived := make(chan struct{}), make(chan string, 1)
+	close(release)
+	proxy.Add(awsfault.Hold("CreateFleet", 1, release, arrived))
+	req := f.request(t, "claim-context", candidate(t, "t3.large", ArchAMD64, allZones...))
+	req.Context = "c-abc123"
+	if _, err := p.Launch(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	form, err := url.ParseQuery(<-arrived)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := form.Get("Context"); got != "c-abc123" {
+		t.Errorf("CreateFleet Context = %q, want c-abc123", got)
+	}
 }

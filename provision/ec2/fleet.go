@@ -77,7 +77,8 @@ func (p *Provider) Launch(ctx context.Context, req LaunchRequest) (*Instance, er
 	}
 	tags := toEC2Tags(instanceTags(&req))
 	input := &awsec2.CreateFleetInput{
-		Type: ec2types.FleetTypeInstant,
+		Type:    ec2types.FleetTypeInstant,
+		Context: nonEmpty(req.Context),
 		TargetCapacitySpecification: &ec2types.TargetCapacitySpecificationRequest{
 			TotalTargetCapacity:       aws.Int32(1),
 			DefaultTargetCapacityType: ec2types.DefaultTargetCapacityType(req.CapacityType),
@@ -236,4 +237,12 @@ func sortedMapKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// nonEmpty is s as an optional API string: nil when empty.
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }

@@ -273,3 +273,44 @@ func TestLaunchRejectsIncompatibleRequest(t *testing.T) {
 		t.Fatal("request without a claim UID accepted")
 	}
 }
+
+// TestLaunchTemplateNetworkInterface: public IP, prefixes and connection
+// tracking put the security groups on the primary interface (EC2 refuses
+// them in both places); a snapshot volume's initialization rate is kept.
+func TestLaunchTemplateNetworkInterface(t *testing.T) {
+	ctx := context.Background()
+	ec2c, ssmc := motoClients()
+	f := newFixture(t, ec2c, ssmc)
+	p := NewProvider(ec2c, ProviderOptions{})
+	req := f.request(t, "claim-nic", candidate(t, "t3.large", ArchAMD64, allZones...))
+	req.Network = &NetworkInterface{AssociatePublicIPAddress: aws.Bool(false), IPv4PrefixCount: aws.Int32(2), UDPTimeout: aws.Int32(30)}
+	req.BlockDeviceMappings[0].SnapshotID = "snap-0123456789abcdef0"
+	req.BlockDeviceMappings[0].VolumeInitializationRate = aws.Int32(200)
+	if _, err := p.Launch(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	versions, err := ec2c.DescribeLaunchTemplateVersions(ctx, &awsec2.DescribeLaunchTemplateVersionsInput{
+		LaunchTemplateName: aws.String(LaunchTemplateName(req.ClusterName, req.NodeClaimName)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := versions.LaunchTemplateVersions[0].LaunchTemplateData
+	if len(data.SecurityGroupIds) != 0 {
+		t.Errorf("template-level security groups %v beside an interface", data.SecurityGroupIds)
+	}
+	if len(data.NetworkInterfaces) != 1 {
+		t.Fatalf("network interfaces = %+v, want one", data.NetworkInterfaces)
+	}
+	nic := data.NetworkInterfaces[0]
+	if aws.ToInt32(nic.DeviceIndex) != 0 || len(nic.Groups) != 1 || nic.Groups[0] != f.sgs[0] ||
+		nic.AssociatePublicIpAddress == nil || *nic.AssociatePublicIpAddress || aws.ToInt32(nic.Ipv4PrefixCount) != 2 {
+		t.Errorf("primary interface = %+v", nic)
+	}
+	if ct := nic.ConnectionTrackingSpecification; ct == nil || aws.ToInt32(ct.UdpTimeout) != 30 || ct.TcpEstablishedTimeout != nil {
+		t.Errorf("connection tracking = %+v", ct)
+	}
+	if ebs := data.BlockDeviceMappings[0].Ebs; aws.ToInt32(ebs.VolumeInitializationRate) != 200 {
+		t.Errorf("volume initialization rate = %v", ebs.VolumeInitializationRate)
+	}
+}

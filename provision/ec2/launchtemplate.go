@@ -104,6 +104,23 @@ func launchTemplateData(req *LaunchRequest, imageID string) *ec2types.RequestLau
 	if req.InstanceProfile != "" {
 		data.IamInstanceProfile = &ec2types.LaunchTemplateIamInstanceProfileSpecificationRequest{Name: aws.String(req.InstanceProfile)}
 	}
+	if n := req.Network; n != nil {
+		// EC2 takes security groups either on the template or on its
+		// interfaces, not both. The fleet's overrides give the subnet.
+		data.SecurityGroupIds = nil
+		nic := ec2types.LaunchTemplateInstanceNetworkInterfaceSpecificationRequest{
+			DeviceIndex:              aws.Int32(0),
+			Groups:                   req.SecurityGroupIDs,
+			AssociatePublicIpAddress: n.AssociatePublicIPAddress,
+			Ipv4PrefixCount:          n.IPv4PrefixCount,
+		}
+		if n.TCPEstablishedTimeout != nil || n.UDPStreamTimeout != nil || n.UDPTimeout != nil {
+			nic.ConnectionTrackingSpecification = &ec2types.ConnectionTrackingSpecificationRequest{
+				TcpEstablishedTimeout: n.TCPEstablishedTimeout, UdpStreamTimeout: n.UDPStreamTimeout, UdpTimeout: n.UDPTimeout,
+			}
+		}
+		data.NetworkInterfaces = []ec2types.LaunchTemplateInstanceNetworkInterfaceSpecificationRequest{nic}
+	}
 	return data
 }
 
@@ -142,6 +159,8 @@ func blockDeviceMappings(in []BlockDeviceMapping) []ec2types.LaunchTemplateBlock
 			Iops:                b.IOPS,
 			Throughput:          b.Throughput,
 			VolumeType:          ec2types.VolumeType(b.VolumeType),
+			// Only for a volume made from a snapshot.
+			VolumeInitializationRate: b.VolumeInitializationRate,
 		}
 		if b.VolumeSizeGiB > 0 {
 			ebs.VolumeSize = aws.Int32(b.VolumeSizeGiB)

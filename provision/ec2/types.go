@@ -83,6 +83,9 @@ type BlockDeviceMapping struct {
 	KMSKeyID            string
 	DeleteOnTermination *bool
 	SnapshotID          string
+	// VolumeInitializationRate is the MiB/s at which a volume made from a
+	// snapshot is initialized (optional).
+	VolumeInitializationRate *int32
 }
 
 // CandidateType is one instance type a claim may launch as, with the
@@ -128,6 +131,21 @@ type LaunchRequest struct {
 	// Tags are extra tags for the instance, its volumes and the launch
 	// template. They cannot override the tags Launch sets itself.
 	Tags map[string]string
+	// Network configures the primary network interface; nil leaves it to
+	// the subnet's defaults.
+	Network *NetworkInterface
+	// Context is CreateFleet's reserved Context parameter (optional).
+	Context string
+}
+
+// NetworkInterface is what the launch template sets on the primary
+// network interface. Setting any of it makes the template describe the
+// interface, with the security groups on it.
+type NetworkInterface struct {
+	AssociatePublicIPAddress *bool
+	IPv4PrefixCount          *int32
+	// Connection tracking idle timeouts, in seconds.
+	TCPEstablishedTimeout, UDPStreamTimeout, UDPTimeout *int32
 }
 
 // Instance is an EC2 instance this package launched or found.

@@ -1,8 +1,6 @@
 package nodeclass
 
 import (
-	"slices"
-
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
 )
 
@@ -21,17 +19,10 @@ func NotActedOn(spec *ec2v1.EC2NodeClassSpec) []string {
 	}
 	add(len(spec.CapacityReservationSelectorTerms) > 0, "capacityReservationSelectorTerms")
 	add(spec.PlacementGroupSelector != nil, "placementGroupSelector")
-	add(spec.AssociatePublicIPAddress != nil, "associatePublicIPAddress")
-	add(spec.IPPrefixCount != nil, "ipPrefixCount")
 	add(spec.InstanceStorePolicy != nil, "instanceStorePolicy")
 	add(len(spec.NetworkInterfaces) > 0, "networkInterfaces")
-	add(spec.ConnectionTracking != nil, "connectionTracking")
-	add(spec.Context != nil, "context")
 	add(spec.CPUOptions != nil, "cpuOptions")
 	add(spec.Role != "" && spec.InstanceProfile == nil, "role (no instance profile is created from a role; set instanceProfile)")
 	add(spec.AMIFamily != nil && *spec.AMIFamily != ec2v1.AMIFamilyCustom, "amiFamily (nodes always join with kubeadm, as with Custom)")
-	add(slices.ContainsFunc(spec.BlockDeviceMappings, func(b *ec2v1.BlockDeviceMapping) bool {
-		return b != nil && b.EBS != nil && b.EBS.VolumeInitializationRate != nil
-	}), "blockDeviceMappings[].ebs.volumeInitializationRate")
 	return out
 }

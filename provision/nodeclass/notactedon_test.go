@@ -23,9 +23,12 @@ func TestNotActedOn(t *testing.T) {
 		{"network and cpu", ec2v1.EC2NodeClassSpec{
 			InstanceProfile:          ptr.To("p"),
 			AssociatePublicIPAddress: ptr.To(true),
+			IPPrefixCount:            ptr.To[int32](1),
+			ConnectionTracking:       &ec2v1.ConnectionTracking{UDPTimeout: ptr.To[int32](30)},
+			Context:                  ptr.To("c-1"),
 			CPUOptions:               &ec2v1.CPUOptions{},
 			BlockDeviceMappings:      []*ec2v1.BlockDeviceMapping{nil, {EBS: &ec2v1.BlockDevice{VolumeInitializationRate: ptr.To[int32](100)}}},
-		}, []string{"spec.associatePublicIPAddress", "spec.cpuOptions", "spec.blockDeviceMappings[].ebs.volumeInitializationRate"}},
+		}, []string{"spec.cpuOptions"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := NotActedOn(&tc.spec); !slices.Equal(got, tc.want) {

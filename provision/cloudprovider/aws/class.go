@@ -92,6 +92,7 @@ func blockDevices(class *ec2v1.EC2NodeClass) []ec2.BlockDeviceMapping {
 			v := int32(*b.EBS.Throughput)
 			m.Throughput = &v
 		}
+		m.VolumeInitializationRate = b.EBS.VolumeInitializationRate
 		out = append(out, m)
 	}
 	return out
@@ -122,4 +123,18 @@ func kubeletFlags(class *ec2v1.EC2NodeClass) *bootstrap.KubeletConfig {
 		}
 	}
 	return out
+}
+
+// networkInterface is the class's primary-interface settings, or nil when
+// it sets none.
+func networkInterface(class *ec2v1.EC2NodeClass) *ec2.NetworkInterface {
+	s := &class.Spec
+	if s.AssociatePublicIPAddress == nil && s.IPPrefixCount == nil && s.ConnectionTracking == nil {
+		return nil
+	}
+	n := &ec2.NetworkInterface{AssociatePublicIPAddress: s.AssociatePublicIPAddress, IPv4PrefixCount: s.IPPrefixCount}
+	if ct := s.ConnectionTracking; ct != nil {
+		n.TCPEstablishedTimeout, n.UDPStreamTimeout, n.UDPTimeout = ct.TCPEstablishedTimeout, ct.UDPStreamTimeout, ct.UDPTimeout
+	}
+	return n
 }

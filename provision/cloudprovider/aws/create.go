@@ -130,6 +130,8 @@ func (p *Provider) launchRequest(ctx context.Context, nc *karpv1.NodeClaim, clas
 		DetailedMonitoring:  class.Spec.DetailedMonitoring != nil && *class.Spec.DetailedMonitoring,
 		InstanceProfile:     deref(class.Spec.InstanceProfile),
 		Tags:                class.Spec.Tags,
+		Network:             networkInterface(class),
+		Context:             deref(class.Spec.Context),
 	}
 	return req, nil
 }

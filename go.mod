@@ -7,6 +7,7 @@ godebug default=go1.26
 require (
 	github.com/aws/aws-sdk-go-v2/config v1.33.18
 	github.com/aws/aws-sdk-go-v2/service/ec2 v1.344.2
+	github.com/aws/aws-sdk-go-v2/service/iam v1.64.9
 	github.com/aws/aws-sdk-go-v2/service/ssm v1.82.0
 	go.etcd.io/etcd/server/v3 v3.7.0
 	k8s.io/cluster-bootstrap v0.0.0

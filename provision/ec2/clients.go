@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 )
 
@@ -87,4 +88,14 @@ func NewSSMClient(cfg aws.Config, r RetryOptions) *ssm.Client {
 	cfg.RetryMode = aws.RetryModeStandard
 	cfg.RetryMaxAttempts = 0
 	return ssm.NewFromConfig(cfg)
+}
+
+// NewIAMClient returns an IAM client with the same retry policy (for the
+// instance profiles of classes that name a role).
+func NewIAMClient(cfg aws.Config, r RetryOptions) *iam.Client {
+	cfg = cfg.Copy()
+	cfg.Retryer = r.retryer()
+	cfg.RetryMode = aws.RetryModeStandard
+	cfg.RetryMaxAttempts = 0
+	return iam.NewFromConfig(cfg)
 }

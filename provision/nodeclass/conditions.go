@@ -14,6 +14,7 @@ import (
 // readyDependents are the conditions Ready sums up.
 var readyDependents = []string{
 	ec2v1.ConditionTypeSubnetsReady, ec2v1.ConditionTypeSecurityGroupsReady, ec2v1.ConditionTypeAMIsReady,
+	ec2v1.ConditionTypeInstanceProfileReady,
 }
 
 // record applies one resolution to the class. When the AWS call itself

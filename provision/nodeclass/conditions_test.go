@@ -62,13 +62,13 @@ func TestReadyCondition(t *testing.T) {
 		message    string
 	}{
 		{"nothing resolved", nil, metav1.ConditionUnknown,
-			"SubnetsReady not resolved yet; SecurityGroupsReady not resolved yet; AMIsReady not resolved yet"},
+			"SubnetsReady not resolved yet; SecurityGroupsReady not resolved yet; AMIsReady not resolved yet; InstanceProfileReady not resolved yet"},
 		{"all true", []metav1.Condition{
 			cond(ec2v1.ConditionTypeSubnetsReady, "True", ""), cond(ec2v1.ConditionTypeSecurityGroupsReady, "True", ""),
-			cond(ec2v1.ConditionTypeAMIsReady, "True", "")}, metav1.ConditionTrue, ""},
+			cond(ec2v1.ConditionTypeAMIsReady, "True", ""), cond(ec2v1.ConditionTypeInstanceProfileReady, "True", "")}, metav1.ConditionTrue, ""},
 		{"false wins over unknown, both named", []metav1.Condition{
 			cond(ec2v1.ConditionTypeSubnetsReady, "Unknown", "throttled"), cond(ec2v1.ConditionTypeSecurityGroupsReady, "True", ""),
-			cond(ec2v1.ConditionTypeAMIsReady, "False", "no AMI matched")}, metav1.ConditionFalse, "throttled; no AMI matched"},
+			cond(ec2v1.ConditionTypeAMIsReady, "False", "no AMI matched"), cond(ec2v1.ConditionTypeInstanceProfileReady, "True", "")}, metav1.ConditionFalse, "throttled; no AMI matched"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			class := &ec2v1.EC2NodeClass{Status: ec2v1.EC2NodeClassStatus{Conditions: tc.conditions}}

@@ -6,12 +6,14 @@ package nodeclass
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
@@ -19,8 +21,10 @@ import (
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned"
 	ec2listers "github.com/fleet-scheduler/fleet-scheduler/provision/client/listers/ec2/v1"
+	karplisters "github.com/fleet-scheduler/fleet-scheduler/provision/client/listers/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/ec2"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/instanceprofile"
 )
 
 // Name is the controller's name.
@@ -36,7 +40,18 @@ type Controller struct {
 	NodeClasses ec2listers.EC2NodeClassLister
 	Resolver    *ec2.Resolver
 	Recorder    events.EventRecorder
+	// Profiles makes the instance profile of a class that names a role;
+	// nil reports such classes not ready. With it every class gets the
+	// termination finalizer, and its profile is deleted with it.
+	Profiles *instanceprofile.Provider
+	// NodeClaims, when set, hold a class's deletion until no NodeClaim
+	// launched from it is left.
+	NodeClaims karplisters.NodeClaimLister
 }
+
+// finalizeRetry is how often a class being deleted is looked at while
+// NodeClaims still use it.
+const finalizeRetry = 10 * time.Second
 
 // Reconcile resolves one EC2NodeClass. A term that matches nothing is
 // reported in status; an AWS call that fails leaves the last resolved
@@ -53,6 +68,18 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Resu
 	}
 	if err != nil {
 		return controller.Result{}, err
+	}
+	if c.Profiles != nil {
+		if current.DeletionTimestamp != nil {
+			return c.finalize(ctx, current)
+		}
+		if !slices.Contains(current.Finalizers, ec2v1.TerminationFinalizer) {
+			withFinalizer := current.DeepCopy()
+			withFinalizer.Finalizers = append(withFinalizer.Finalizers, ec2v1.TerminationFinalizer)
+			// The update's event brings the class back for resolving.
+			_, err := c.Karpenter.EC2V1().EC2NodeClasses().Update(ctx, withFinalizer, metav1.UpdateOptions{})
+			return controller.Result{}, err
+		}
 	}
 	class := current.DeepCopy()
 	spec := &class.Spec
@@ -80,8 +107,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Resu
 			}})
 		}
 	}))
-	// Cleared too when instanceProfile is removed, so status never names a stale profile.
-	class.Status.InstanceProfile = ptr.Deref(spec.InstanceProfile, "")
+	failed = errors.Join(failed, c.instanceProfile(ctx, class))
 	class.SetCondition(readyCondition(class))
 	class.SetCondition(notActedOnCondition(NotActedOn(spec)))
 
@@ -95,6 +121,73 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Resu
 		return controller.Result{}, failed
 	}
 	return controller.Result{RequeueAfter: resync}, nil
+}
+
+// finalize lets a deleted class go once no NodeClaim uses it and the
+// instance profile made for its role is gone.
+func (c *Controller) finalize(ctx context.Context, class *ec2v1.EC2NodeClass) (controller.Result, error) {
+	if !slices.Contains(class.Finalizers, ec2v1.TerminationFinalizer) {
+		return controller.Result{}, nil
+	}
+	if c.NodeClaims != nil {
+		claims, err := c.NodeClaims.List(labels.Everything())
+		if err != nil {
+			return controller.Result{}, err
+		}
+		n := 0
+		for _, nc := range claims {
+			if ref := nc.Spec.NodeClassRef; ref != nil && ref.Kind == "EC2NodeClass" && ref.Name == class.Name {
+				n++
+			}
+		}
+		if n > 0 {
+			c.Recorder.Eventf(class, nil, v1.EventTypeNormal, "WaitingOnNodeClaims", "Finalize",
+				"%d NodeClaim(s) launched from this class are still there; deleting when they are gone", n)
+			return controller.Result{RequeueAfter: finalizeRetry}, nil
+		}
+	}
+	if err := c.Profiles.Delete(ctx, class.Name); err != nil {
+		return controller.Result{}, err
+	}
+	patched := class.DeepCopy()
+	patched.Finalizers = slices.DeleteFunc(patched.Finalizers, func(f string) bool { return f == ec2v1.TerminationFinalizer })
+	_, err := c.Karpenter.EC2V1().EC2NodeClasses().Update(ctx, patched, metav1.UpdateOptions{})
+	if apierrors.IsNotFound(err) {
+		err = nil
+	}
+	return controller.Result{}, err
+}
+
+// instanceProfile fills status.instanceProfile: the class's own profile,
+// or the one made for its role. Status never names a stale profile.
+func (c *Controller) instanceProfile(ctx context.Context, class *ec2v1.EC2NodeClass) error {
+	spec := &class.Spec
+	if spec.InstanceProfile != nil || spec.Role == "" {
+		class.Status.InstanceProfile = ptr.Deref(spec.InstanceProfile, "")
+		class.SetCondition(metav1.Condition{Type: ec2v1.ConditionTypeInstanceProfileReady, Status: metav1.ConditionTrue,
+			Reason: ec2v1.ConditionTypeInstanceProfileReady})
+		return nil
+	}
+	if c.Profiles == nil {
+		class.Status.InstanceProfile = ""
+		class.SetCondition(metav1.Condition{Type: ec2v1.ConditionTypeInstanceProfileReady, Status: metav1.ConditionFalse,
+			Reason: "NoIAMClient", Message: "spec.role needs an instance profile made, and this controller has no IAM client"})
+		return nil
+	}
+	if class.Status.InstanceProfile != "" && class.Status.InstanceProfile != c.Profiles.Name(class.Name) {
+		class.Status.InstanceProfile = "" // it was the class's own until now
+	}
+	name, err := c.Profiles.Ensure(ctx, class.Name, spec.Role)
+	var missing *instanceprofile.RoleNotFoundError
+	if errors.As(err, &missing) {
+		class.Status.InstanceProfile = ""
+		class.SetCondition(metav1.Condition{Type: ec2v1.ConditionTypeInstanceProfileReady, Status: metav1.ConditionFalse,
+			Reason: "RoleNotFound", Message: err.Error()})
+		return nil
+	}
+	return record(class, ec2v1.ConditionTypeInstanceProfileReady, "InstanceProfileFailed", err, func() {
+		class.Status.InstanceProfile = name
+	})
 }
 
 // announce sends an event when Ready turns False, when the reason it is

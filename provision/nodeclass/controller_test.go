@@ -8,19 +8,24 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
+	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned"
 	clientscheme "github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned/scheme"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/client/informers/externalversions"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/ec2"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/instanceprofile"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodeclass"
 	"github.com/fleet-scheduler/fleet-scheduler/test/env"
 )
@@ -30,6 +35,7 @@ const discovery = "sesacthon-dev"
 // harness is one apiserver, one moto and the controller running against
 // both; subtests keep apart by class name.
 type harness struct {
+	iam   *iam.Client
 	kube  kubernetes.Interface
 	karp  versioned.Interface
 	rec   *nodeclass.Controller
@@ -58,6 +64,7 @@ func TestController(t *testing.T) {
 	t.Run("NothingNotActedOn", h.nothingNotActedOn)
 	t.Run("SwitchToRoleIsReported", h.switchToRole)
 	t.Run("StatusNotRewrittenWhenUnchanged", h.noRewrite)
+	t.Run("DeletionWaitsForClaimsThenRemovesTheProfile", h.deletion)
 	t.Run("FailedCallsKeepResolvedStatus", func(t *testing.T) { h.failedCallsKeepStatus(t, moto.AWSConfig()) })
 }
 
@@ -77,6 +84,8 @@ func startController(t *testing.T, ctx context.Context, cfg *rest.Config, kube k
 		NodeClasses: classes.Lister(),
 		Resolver:    ec2.NewResolver(ec2.NewEC2Client(awsCfg, retry), ec2.NewSSMClient(awsCfg, retry), ec2.ResolverOptions{}),
 		Recorder:    broadcaster.NewRecorder(clientscheme.Scheme, "fleet-scheduler"),
+		Profiles:    &instanceprofile.Provider{IAM: ec2.NewIAMClient(awsCfg, retry), ClusterName: "test-cluster", Region: awsCfg.Region},
+		NodeClaims:  factory.Karpenter().V1().NodeClaims().Lister(),
 	}
 	ctl := controller.New(nodeclass.Name, rec)
 	if err := ctl.Watch(classes.Informer()); err != nil {
@@ -85,7 +94,7 @@ func startController(t *testing.T, ctx context.Context, cfg *rest.Config, kube k
 	factory.Start(ctx.Done())
 	factory.WaitForCacheSync(ctx.Done())
 	go ctl.Run(ctx, 1)
-	return &harness{kube: kube, karp: karp, rec: rec, synced: func(name, rv string) bool {
+	return &harness{iam: iam.NewFromConfig(awsCfg), kube: kube, karp: karp, rec: rec, synced: func(name, rv string) bool {
 		got, err := classes.Lister().Get(name)
 		return err == nil && got.ResourceVersion == rv
 	}}
@@ -121,20 +130,32 @@ func (h *harness) exampleGoesReady(t *testing.T) {
 	if r := got.Status.AMIs[0].Requirements; len(r) != 1 || r[0].Key != "kubernetes.io/arch" || !slices.Equal(r[0].Values, []string{"amd64"}) {
 		t.Errorf("AMI requirements = %+v, want kubernetes.io/arch In [amd64]", r)
 	}
-	for _, ct := range []string{ec2v1.ConditionTypeSubnetsReady, ec2v1.ConditionTypeSecurityGroupsReady, ec2v1.ConditionTypeAMIsReady} {
+	for _, ct := range []string{ec2v1.ConditionTypeSubnetsReady, ec2v1.ConditionTypeSecurityGroupsReady, ec2v1.ConditionTypeAMIsReady, ec2v1.ConditionTypeInstanceProfileReady} {
 		if c := got.GetCondition(ct); c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != got.Generation {
 			t.Errorf("condition %s = %+v, want True at generation %d", ct, c, got.Generation)
 		}
 	}
-	// The example sets role and no instanceProfile; no profile is made from a role.
-	c := got.GetCondition(nodeclass.ConditionTypeFieldsNotActedOn)
-	if c == nil || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, "spec.role") {
-		t.Errorf("FieldsNotActedOn = %+v, want True listing spec.role", c)
+	// The example sets role and no instanceProfile: a profile holding the
+	// role is made in IAM and named in status.
+	if c := got.GetCondition(nodeclass.ConditionTypeFieldsNotActedOn); c == nil || c.Status != metav1.ConditionFalse {
+		t.Errorf("FieldsNotActedOn = %+v, want False", c)
 	}
-	if got.Status.InstanceProfile != "" {
-		t.Errorf("status.instanceProfile = %q, want empty (none is made from a role)", got.Status.InstanceProfile)
+	h.checkProfile(t, got.Status.InstanceProfile, h.world.NodeRole)
+}
+
+// checkProfile asserts the instance profile exists in IAM holding only role.
+func (h *harness) checkProfile(t *testing.T, name, role string) {
+	t.Helper()
+	if !strings.HasPrefix(name, "test-cluster_") {
+		t.Fatalf("status.instanceProfile = %q, want the one made for the role", name)
 	}
-	h.waitEvent(t, class.Name, "FieldsNotActedOn", "spec.role")
+	out, err := h.iam.GetInstanceProfile(context.Background(), &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(name)})
+	if err != nil {
+		t.Fatalf("instance profile %s: %v", name, err)
+	}
+	if r := out.InstanceProfile.Roles; len(r) != 1 || aws.ToString(r[0].RoleName) != role {
+		t.Errorf("instance profile %s holds roles %+v, want only %s", name, r, role)
+	}
 }
 
 func (h *harness) unmatchedSubnetTerm(t *testing.T) {
@@ -180,22 +201,43 @@ func (h *harness) nothingNotActedOn(t *testing.T) {
 	}
 }
 
-// switchToRole: replacing instanceProfile by role clears the profile from
-// status and reports role, with an event, though the condition existed.
+// switchToRole: replacing instanceProfile by a role that does not exist
+// makes the class not ready, naming the role; once the role exists a
+// profile is made for it.
 func (h *harness) switchToRole(t *testing.T) {
-	class := h.waitCondition(t, "plain", ec2v1.ConditionTypeReady, metav1.ConditionTrue)
-	class.Spec.InstanceProfile, class.Spec.Role = nil, "NodeRole"
-	if _, err := h.karp.EC2V1().EC2NodeClasses().Update(context.Background(), class, metav1.UpdateOptions{}); err != nil {
+	h.waitCondition(t, "plain", ec2v1.ConditionTypeReady, metav1.ConditionTrue)
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		class := h.get(t, "plain")
+		class.Spec.InstanceProfile, class.Spec.Role = nil, "NodeRole"
+		_, err := h.karp.EC2V1().EC2NodeClasses().Update(context.Background(), class, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	got := h.waitCondition(t, "plain", nodeclass.ConditionTypeFieldsNotActedOn, metav1.ConditionTrue)
-	if c := got.GetCondition(nodeclass.ConditionTypeFieldsNotActedOn); !strings.Contains(c.Message, "spec.role") {
-		t.Errorf("FieldsNotActedOn message %q does not list spec.role", c.Message)
+	got := h.waitCondition(t, "plain", ec2v1.ConditionTypeReady, metav1.ConditionFalse)
+	if c := got.GetCondition(ec2v1.ConditionTypeInstanceProfileReady); c == nil || c.Reason != "RoleNotFound" || !strings.Contains(c.Message, `IAM role "NodeRole"`) {
+		t.Errorf("InstanceProfileReady = %+v, want False/RoleNotFound naming the role", c)
 	}
 	if got.Status.InstanceProfile != "" {
 		t.Errorf("status.instanceProfile = %q after instanceProfile was removed", got.Status.InstanceProfile)
 	}
-	h.waitEvent(t, "plain", "FieldsNotActedOn", "spec.role")
+	h.waitEvent(t, "plain", "NotReady", `IAM role "NodeRole" (spec.role) not found`)
+
+	if _, err := h.iam.CreateRole(context.Background(), &iam.CreateRoleInput{RoleName: aws.String("NodeRole"),
+		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`)}); err != nil {
+		t.Fatal(err)
+	}
+	// The controller resolves again within its resync; don't wait a minute.
+	// (A conflict with the running controller's own write is retried.)
+	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+		_, err := h.rec.Reconcile(ctx, "plain")
+		return err == nil, nil
+	}); err != nil {
+		t.Fatal("resolving the class again kept failing")
+	}
+	ready := h.waitCondition(t, "plain", ec2v1.ConditionTypeReady, metav1.ConditionTrue)
+	h.checkProfile(t, ready.Status.InstanceProfile, "NodeRole")
 }
 
 func (h *harness) noRewrite(t *testing.T) {
@@ -333,4 +375,50 @@ func sameSet(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+// deletion: a deleted class stays while a NodeClaim launched from it does,
+// then goes, and the instance profile made for its role goes with it.
+func (h *harness) deletion(t *testing.T) {
+	ctx := context.Background()
+	class := plainClass("doomed")
+	class.Spec.InstanceProfile, class.Spec.Role = nil, h.world.NodeRole
+	h.create(t, class)
+	ready := h.waitCondition(t, "doomed", ec2v1.ConditionTypeReady, metav1.ConditionTrue)
+	if !slices.Contains(ready.Finalizers, ec2v1.TerminationFinalizer) {
+		t.Fatalf("finalizers = %v, want %s", ready.Finalizers, ec2v1.TerminationFinalizer)
+	}
+	profile := ready.Status.InstanceProfile
+	h.checkProfile(t, profile, h.world.NodeRole)
+
+	claim := &karpv1.NodeClaim{ObjectMeta: metav1.ObjectMeta{Name: "doomed-claim"}, Spec: karpv1.NodeClaimSpec{
+		Requirements: []karpv1.NodeSelectorRequirementWithMinValues{{Key: "kubernetes.io/arch", Operator: "In", Values: []string{"amd64"}}},
+		NodeClassRef: &karpv1.NodeClassReference{Group: ec2v1.GroupName, Kind: "EC2NodeClass", Name: "doomed"},
+	}}
+	if _, err := h.karp.KarpenterV1().NodeClaims().Create(ctx, claim, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // the claim into the controller's cache
+	if err := h.karp.EC2V1().EC2NodeClasses().Delete(ctx, "doomed", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitEvent(t, "doomed", "WaitingOnNodeClaims", "1 NodeClaim(s) launched from this class")
+	if _, err := h.karp.EC2V1().EC2NodeClasses().Get(ctx, "doomed", metav1.GetOptions{}); err != nil {
+		t.Fatalf("the class went while a NodeClaim used it: %v", err)
+	}
+	h.checkProfile(t, profile, h.world.NodeRole)
+
+	if err := h.karp.KarpenterV1().NodeClaims().Delete(ctx, "doomed-claim", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		_, err := h.karp.EC2V1().EC2NodeClasses().Get(ctx, "doomed", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	if err != nil {
+		t.Fatal("the class was not let go once its NodeClaim was gone")
+	}
+	if _, err := h.iam.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(profile)}); err == nil {
+		t.Errorf("instance profile %s still exists after its class was deleted", profile)
+	}
 }

@@ -22,7 +22,6 @@ func NotActedOn(spec *ec2v1.EC2NodeClassSpec) []string {
 	add(spec.InstanceStorePolicy != nil, "instanceStorePolicy")
 	add(len(spec.NetworkInterfaces) > 0, "networkInterfaces")
 	add(spec.CPUOptions != nil, "cpuOptions")
-	add(spec.Role != "" && spec.InstanceProfile == nil, "role (no instance profile is created from a role; set instanceProfile)")
 	add(spec.AMIFamily != nil && *spec.AMIFamily != ec2v1.AMIFamilyCustom, "amiFamily (nodes always join with kubeadm, as with Custom)")
 	return out
 }

@@ -16,8 +16,7 @@ func TestNotActedOn(t *testing.T) {
 		want []string
 	}{
 		{"instance profile, Custom", ec2v1.EC2NodeClassSpec{InstanceProfile: ptr.To("p"), AMIFamily: ptr.To("Custom")}, nil},
-		{"role only", ec2v1.EC2NodeClassSpec{Role: "r"},
-			[]string{"spec.role (no instance profile is created from a role; set instanceProfile)"}},
+		{"role only", ec2v1.EC2NodeClassSpec{Role: "r"}, nil},
 		{"AL2023 family", ec2v1.EC2NodeClassSpec{InstanceProfile: ptr.To("p"), AMIFamily: ptr.To("AL2023")},
 			[]string{"spec.amiFamily (nodes always join with kubeadm, as with Custom)"}},
 		{"network and cpu", ec2v1.EC2NodeClassSpec{

@@ -25,6 +25,7 @@ import (
 	"github.com/fleet-scheduler/fleet-scheduler/provision/client/informers/externalversions"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/cloudprovider/aws"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/ec2"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/instanceprofile"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/metrics"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodepool"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/pricing"
@@ -62,6 +63,7 @@ type Operator struct {
 	Cloud         *aws.Provider
 	EC2           *ec2.Provider
 	Resolver      *ec2.Resolver
+	Profiles      *instanceprofile.Provider
 	Tokens        bootstrap.TokenSource
 	broadcaster   events.EventBroadcaster
 	Recorder      events.EventRecorder
@@ -132,6 +134,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Operator, error)
 	}
 	o.EC2 = ec2.NewProvider(ec2Client, ec2.ProviderOptions{})
 	o.Resolver = ec2.NewResolver(ec2Client, ssmClient, ec2.ResolverOptions{})
+	o.Profiles = &instanceprofile.Provider{IAM: ec2.NewIAMClient(awsCfg, ec2.RetryOptions{}), ClusterName: opts.ClusterName, Region: awsCfg.Region}
 	o.Cloud = &aws.Provider{
 		ClusterName: opts.ClusterName, Endpoint: opts.ClusterEndpoint, EC2: o.EC2, Catalog: o.Catalog,
 		Pools: o.Source, NodeClasses: o.Source.NodeClasses, Tokens: o.Tokens, Kube: kube,

@@ -116,7 +116,8 @@ func (o *Operator) controllers(ctx context.Context) ([]*controller.Controller, e
 		return nil, err
 	}
 	nc := controller.New(nodeclass.Name, &nodeclass.Controller{
-		Karpenter: o.Karpenter, NodeClasses: classes.Lister(), Resolver: o.Resolver, Recorder: o.Recorder,
+		Karpenter: o.Karpenter, NodeClasses: classes.Lister(), Resolver: o.Resolver, Recorder: o.Recorder, Profiles: o.Profiles,
+		NodeClaims: karp.NodeClaims().Lister(),
 	})
 	if err := nc.Watch(classes.Informer()); err != nil {
 		return nil, err

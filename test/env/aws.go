@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 )
 
 // AWSWorld is what SeedAWS made: the network and image an EC2NodeClass
@@ -16,6 +17,7 @@ type AWSWorld struct {
 	SubnetIDs       []string
 	SecurityGroupID string
 	ImageID         string
+	NodeRole        string
 }
 
 // DiscoveryTagKey is the tag EC2NodeClass selectors use in the examples.
@@ -23,7 +25,8 @@ const DiscoveryTagKey = "karpenter.sh/discovery"
 
 // SeedAWS creates a VPC with one subnet in each of three zones, a security
 // group, and tags them and one of the server's amd64 images with
-// karpenter.sh/discovery=<discovery>.
+// karpenter.sh/discovery=<discovery>; and the IAM role
+// KarpenterNodeRole-<discovery>.
 func SeedAWS(ctx context.Context, cfg aws.Config, discovery string) (*AWSWorld, error) {
 	client := awsec2.NewFromConfig(cfg)
 	tags := []ec2types.Tag{{Key: aws.String(DiscoveryTagKey), Value: aws.String(discovery)}}
@@ -60,6 +63,13 @@ func SeedAWS(ctx context.Context, cfg aws.Config, discovery string) (*AWSWorld, 
 	w.ImageID = aws.ToString(images.Images[0].ImageId)
 	if _, err := client.CreateTags(ctx, &awsec2.CreateTagsInput{Resources: []string{w.ImageID}, Tags: tags}); err != nil {
 		return nil, fmt.Errorf("tagging image: %w", err)
+	}
+	// The role the example EC2NodeClass names; its instance profile is
+	// fleet-scheduler's to make.
+	w.NodeRole = "KarpenterNodeRole-" + discovery
+	if _, err := iam.NewFromConfig(cfg).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(w.NodeRole),
+		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`)}); err != nil {
+		return nil, fmt.Errorf("creating IAM role %s: %w", w.NodeRole, err)
 	}
 	return w, nil
 }

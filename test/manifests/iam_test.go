@@ -19,6 +19,7 @@ import (
 	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/catalog"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/ec2"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/instanceprofile"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/pricing"
 	"github.com/fleet-scheduler/fleet-scheduler/test/env"
 )
@@ -67,8 +68,9 @@ func (s *stringList) UnmarshalJSON(b []byte) error {
 
 // impliedActions are authorized by AWS on the caller's behalf rather than
 // called: an EC2 Fleet launches with the caller's RunInstances permission,
-// tags at creation need CreateTags, an instance profile needs PassRole.
-var impliedActions = []string{"ec2:RunInstances", "ec2:CreateTags", "iam:PassRole"}
+// tags at creation need CreateTags (TagInstanceProfile for a profile), an
+// instance profile needs PassRole.
+var impliedActions = []string{"ec2:RunInstances", "ec2:CreateTags", "iam:PassRole", "iam:TagInstanceProfile"}
 
 // codeActions are the AWS actions the code can call: every method of the
 // interfaces its AWS clients are used through.
@@ -83,6 +85,9 @@ func codeActions() []string {
 		"ssm": {
 			reflect.TypeFor[ec2.SSMAPI](),
 			reflect.TypeFor[bootstrap.SSMGetParameterAPI](),
+		},
+		"iam": {
+			reflect.TypeFor[instanceprofile.IAMAPI](),
 		},
 	} {
 		for _, it := range ifaces {
@@ -209,11 +214,11 @@ func requireTagCondition(t *testing.T, st statement, key string) {
 	}
 }
 
-// TestAWSServices: the code talks to EC2 and SSM only. A client for another
+// TestAWSServices: the code talks to EC2, SSM and IAM only. A client for another
 // service (the Pricing API, say) needs its actions in the policy and its
 // interface in codeActions.
 func TestAWSServices(t *testing.T) {
-	allowed := []string{"ec2", "ssm"}
+	allowed := []string{"ec2", "ssm", "iam"}
 	root := env.RepoRoot()
 	for _, dir := range []string{"cmd", "plugins", "provision"} {
 		err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d fs.DirEntry, err error) error {

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -298,6 +299,9 @@ func Start(ctx context.Context, o Options) (_ *World, err error) {
 	go func() {
 		var err error
 		w.Network, err = seed.EC2Network(ctx, w.EC2, ClusterName, controlplane.KubernetesVersion)
+		if err == nil {
+			err = seed.NodeRole(ctx, iam.NewFromConfig(w.AWS), ClusterName)
+		}
 		awsDone <- err
 	}()
 

@@ -128,7 +128,7 @@ func (p *Provider) launchRequest(ctx context.Context, nc *karpv1.NodeClaim, clas
 		MetadataOptions:     metadataOptions(class),
 		BlockDeviceMappings: blockDevices(class),
 		DetailedMonitoring:  class.Spec.DetailedMonitoring != nil && *class.Spec.DetailedMonitoring,
-		InstanceProfile:     deref(class.Spec.InstanceProfile),
+		InstanceProfile:     class.Status.InstanceProfile, // the class's own, or the one made for its role
 		Tags:                class.Spec.Tags,
 		Network:             networkInterface(class),
 		Context:             deref(class.Spec.Context),

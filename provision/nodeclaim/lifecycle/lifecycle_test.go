@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/google/uuid"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -123,6 +124,11 @@ func (h *harness) launch(t *testing.T) {
 			class, err := e.Karp.EC2V1().EC2NodeClasses().Get(e.Ctx, nct.NodeClassName, metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
+			}
+			// The example class names a role: the instance profile made for it.
+			if lt := e.LaunchTemplate(t, nc.Name); class.Status.InstanceProfile == "" || lt.IamInstanceProfile == nil ||
+				aws.ToString(lt.IamInstanceProfile.Name) != class.Status.InstanceProfile {
+				t.Errorf("launch template instance profile %+v, want status.instanceProfile %q", lt.IamInstanceProfile, class.Status.InstanceProfile)
 			}
 			if got := nc.Annotations[ec2v1.AnnotationEC2NodeClassHash]; got != class.Hash() ||
 				nc.Annotations[ec2v1.AnnotationEC2NodeClassHashVersion] != ec2v1.EC2NodeClassHashVersion {

@@ -223,8 +223,8 @@ func (e *Env) LaunchTemplateExists(t *testing.T, claim string) bool {
 	return len(out.LaunchTemplates) > 0
 }
 
-// UserData is the claim's launch template user data, decoded.
-func (e *Env) UserData(t *testing.T, claim string) string {
+// LaunchTemplate is the claim's launch template data.
+func (e *Env) LaunchTemplate(t *testing.T, claim string) *ec2types.ResponseLaunchTemplateData {
 	t.Helper()
 	out, err := e.EC2.DescribeLaunchTemplateVersions(e.Ctx, &awsec2.DescribeLaunchTemplateVersionsInput{
 		LaunchTemplateName: aws.String(ec2.LaunchTemplateName(ClusterName, claim)), Versions: []string{"$Latest"},
@@ -232,7 +232,13 @@ func (e *Env) UserData(t *testing.T, claim string) string {
 	if err != nil || len(out.LaunchTemplateVersions) == 0 {
 		t.Fatalf("no launch template for claim %s: %v", claim, err)
 	}
-	raw, err := base64.StdEncoding.DecodeString(aws.ToString(out.LaunchTemplateVersions[0].LaunchTemplateData.UserData))
+	return out.LaunchTemplateVersions[0].LaunchTemplateData
+}
+
+// UserData is the claim's launch template user data, decoded.
+func (e *Env) UserData(t *testing.T, claim string) string {
+	t.Helper()
+	raw, err := base64.StdEncoding.DecodeString(aws.ToString(e.LaunchTemplate(t, claim).UserData))
 	if err != nil {
 		t.Fatal(err)
 	}

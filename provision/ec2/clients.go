@@ -74,28 +74,25 @@ func (r RetryOptions) retryer() func() aws.Retryer {
 // NewEC2Client returns an EC2 client for cfg that uses the standard retryer
 // configured by r (overriding cfg's retry settings).
 func NewEC2Client(cfg aws.Config, r RetryOptions) *awsec2.Client {
-	cfg = cfg.Copy()
-	cfg.Retryer = r.retryer()
-	cfg.RetryMode = aws.RetryModeStandard
-	cfg.RetryMaxAttempts = 0
-	return awsec2.NewFromConfig(cfg)
+	return awsec2.NewFromConfig(r.apply(cfg))
 }
 
 // NewSSMClient returns an SSM client for cfg with the same retry policy.
 func NewSSMClient(cfg aws.Config, r RetryOptions) *ssm.Client {
-	cfg = cfg.Copy()
-	cfg.Retryer = r.retryer()
-	cfg.RetryMode = aws.RetryModeStandard
-	cfg.RetryMaxAttempts = 0
-	return ssm.NewFromConfig(cfg)
+	return ssm.NewFromConfig(r.apply(cfg))
 }
 
 // NewIAMClient returns an IAM client with the same retry policy (for the
 // instance profiles of classes that name a role).
 func NewIAMClient(cfg aws.Config, r RetryOptions) *iam.Client {
+	return iam.NewFromConfig(r.apply(cfg))
+}
+
+// apply is a copy of cfg that retries as r says.
+func (r RetryOptions) apply(cfg aws.Config) aws.Config {
 	cfg = cfg.Copy()
 	cfg.Retryer = r.retryer()
 	cfg.RetryMode = aws.RetryModeStandard
 	cfg.RetryMaxAttempts = 0
-	return iam.NewFromConfig(cfg)
+	return cfg
 }

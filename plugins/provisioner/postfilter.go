@@ -3,6 +3,8 @@ package provisioner
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -204,15 +206,10 @@ func untolerated(pod *v1.Pod, taints []v1.Taint) (v1.Taint, bool) {
 
 func describe(r *framework.Resource) string {
 	list := packing.ResourceList(r)
-	names := make([]string, 0, len(list))
-	for name := range list {
-		names = append(names, string(name))
-	}
-	sort.Strings(names)
-	parts := make([]string, 0, len(names))
-	for _, n := range names {
-		q := list[v1.ResourceName(n)]
-		parts = append(parts, n+"="+q.String())
+	parts := make([]string, 0, len(list))
+	for _, n := range slices.Sorted(maps.Keys(list)) {
+		q := list[n]
+		parts = append(parts, string(n)+"="+q.String())
 	}
 	return strings.Join(parts, ", ")
 }

@@ -3,6 +3,7 @@ package bootstrap
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -175,7 +176,7 @@ func kubeletFlags(in UserDataInput) ([]string, error) {
 
 	settable, _ := KubeletSettableLabels(in.Labels)
 	if len(settable) > 0 {
-		keys := sortedKeys(settable)
+		keys := slices.Sorted(maps.Keys(settable))
 		pairs := make([]string, 0, len(keys))
 		for _, k := range keys {
 			if errs := validation.IsQualifiedName(k); len(errs) > 0 {
@@ -228,7 +229,7 @@ func kubeletFlags(in UserDataInput) ([]string, error) {
 			return
 		}
 		var parts []string
-		for _, key := range sortedKeys(m) {
+		for _, key := range slices.Sorted(maps.Keys(m)) {
 			if strings.ContainsAny(key, ",=<") || strings.ContainsAny(m[key], ",") {
 				errs = append(errs, fmt.Errorf("kubelet flag --%s: entry %q=%q holds a separator", flag, key, m[key]))
 				return
@@ -285,13 +286,4 @@ func taintSpec(t corev1.Taint) string {
 		return t.Key + ":" + string(t.Effect)
 	}
 	return t.Key + "=" + t.Value + ":" + string(t.Effect)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -2,8 +2,9 @@ package catalog
 
 import (
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -66,7 +67,7 @@ func (k *KubeletConfig) Validate() error {
 		name string
 		m    map[string]string
 	}{{"kubeReserved", k.KubeReserved}, {"systemReserved", k.SystemReserved}} {
-		for _, key := range sortedKeys(f.m) {
+		for _, key := range slices.Sorted(maps.Keys(f.m)) {
 			if !reservedKeys[key] {
 				return fmt.Errorf("%s[%s]: unsupported resource", f.name, key)
 			}
@@ -79,7 +80,7 @@ func (k *KubeletConfig) Validate() error {
 			}
 		}
 	}
-	for _, key := range sortedKeys(k.EvictionHard) {
+	for _, key := range slices.Sorted(maps.Keys(k.EvictionHard)) {
 		if !evictionKeys[key] {
 			return fmt.Errorf("evictionHard[%s]: unsupported signal", key)
 		}
@@ -199,13 +200,4 @@ func evictionAmount(capacity resource.Quantity, v string) (resource.Quantity, er
 		return resource.Quantity{}, fmt.Errorf("must not be negative")
 	}
 	return q, nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -37,6 +37,8 @@ package disruption
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -814,13 +816,8 @@ func transitionTime(nc *karpv1.NodeClaim, conditionType string) time.Time {
 }
 
 func describeTargets(targets map[string]int) string {
-	names := make([]string, 0, len(targets))
-	for n := range targets {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	parts := make([]string, 0, len(names))
-	for _, n := range names {
+	parts := make([]string, 0, len(targets))
+	for _, n := range slices.Sorted(maps.Keys(targets)) {
 		parts = append(parts, fmt.Sprintf("%s: %d", n, targets[n]))
 	}
 	if len(parts) > 5 {

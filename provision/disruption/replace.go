@@ -277,27 +277,19 @@ func describeOptions(opts []*packing.PoolOption) string {
 	seen := map[string]bool{}
 	var names []string
 	for _, o := range opts {
-		if !seen[o.InstanceType] {
-			seen[o.InstanceType] = true
-			names = append(names, fmt.Sprintf("%s $%.4f/h", o.InstanceType, o.Price))
+		if seen[o.InstanceType] {
+			continue
 		}
-		if len(names) == 3 {
-			break
+		seen[o.InstanceType] = true
+		if len(names) < 3 {
+			names = append(names, fmt.Sprintf("%s $%.4f/h", o.InstanceType, o.Price))
 		}
 	}
 	s := fmt.Sprint(names)
-	if n := len(distinctTypes(opts)); n > len(names) {
-		s += fmt.Sprintf(" and %d more instance types", n-len(names))
+	if more := len(seen) - len(names); more > 0 {
+		s += fmt.Sprintf(" and %d more instance types", more)
 	}
 	return s
-}
-
-func distinctTypes(opts []*packing.PoolOption) map[string]bool {
-	out := map[string]bool{}
-	for _, o := range opts {
-		out[o.InstanceType] = true
-	}
-	return out
 }
 
 func (c *Controller) markReplacing(old, replacement string) {

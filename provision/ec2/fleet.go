@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -167,7 +169,7 @@ func buildOverrides(req *LaunchRequest, maxTypes int) ([]ec2types.FleetLaunchTem
 	}
 	if len(cands) == 0 {
 		return nil, nil, fmt.Errorf("%w: %d candidate types, capacity type %s, subnet zones %v, AMI architectures %v",
-			ErrNoCompatibleOfferings, len(req.InstanceTypes), req.CapacityType, sortedMapKeys(bestSubnet), sortedMapKeys(req.AMIs))
+			ErrNoCompatibleOfferings, len(req.InstanceTypes), req.CapacityType, slices.Sorted(maps.Keys(bestSubnet)), slices.Sorted(maps.Keys(req.AMIs)))
 	}
 	sort.SliceStable(cands, func(i, j int) bool { return cands[i].price < cands[j].price })
 	out := make([]ec2types.FleetLaunchTemplateOverridesRequest, len(cands))
@@ -228,15 +230,6 @@ func instanceFromFleet(instances []ec2types.CreateFleetInstance, zoneOf map[stri
 		return inst
 	}
 	return nil
-}
-
-func sortedMapKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // nonEmpty is s as an optional API string: nil when empty.

@@ -3,6 +3,8 @@ package ec2
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -165,7 +167,7 @@ func filter(name string, values ...string) ec2types.Filter {
 // tagFilters matches every tag; "*" matches any value of the key.
 func tagFilters(tags map[string]string) []ec2types.Filter {
 	out := make([]ec2types.Filter, 0, len(tags))
-	for _, k := range sortedMapKeys(tags) {
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
 		if tags[k] == "*" {
 			out = append(out, filter("tag-key", k))
 		} else {
@@ -186,7 +188,7 @@ func describeTerm(k1, v1, k2, v2 string, tags map[string]string) string {
 	}
 	if len(tags) > 0 {
 		kv := make([]string, 0, len(tags))
-		for _, k := range sortedMapKeys(tags) {
+		for _, k := range slices.Sorted(maps.Keys(tags)) {
 			kv = append(kv, k+": "+tags[k])
 		}
 		parts = append(parts, "tags: {"+strings.Join(kv, ", ")+"}")

@@ -3,8 +3,9 @@ package ec2
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -54,13 +55,8 @@ func launchTemplateTags(req *LaunchRequest) map[string]string {
 }
 
 func toEC2Tags(m map[string]string) []ec2types.Tag {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	out := make([]ec2types.Tag, 0, len(m))
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		out = append(out, ec2types.Tag{Key: aws.String(k), Value: aws.String(m[k])})
 	}
 	return out

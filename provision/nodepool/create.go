@@ -3,7 +3,8 @@ package nodepool
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -107,15 +108,7 @@ func narrowed(options []*packing.PoolOption, min packing.MinValues) (types, zone
 		seenZone[o.Zone] = true
 		seenCT[o.CapacityType] = true
 	}
-	for z := range seenZone {
-		zones = append(zones, z)
-	}
-	for ct := range seenCT {
-		capacityTypes = append(capacityTypes, ct)
-	}
-	sort.Strings(zones)
-	sort.Strings(capacityTypes)
-	return types, zones, capacityTypes
+	return types, slices.Sorted(maps.Keys(seenZone)), slices.Sorted(maps.Keys(seenCT))
 }
 
 // bringsMissing reports whether o has a value for a minValues key that is

@@ -2,7 +2,8 @@ package packing
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 )
 
 // MinValues are a pool's requirements' minValues: for each label key, how
@@ -16,12 +17,7 @@ func (m MinValues) Unmet(opts []*PoolOption) string {
 	if len(m) == 0 {
 		return ""
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		if n := distinctValues(opts, k); n < m[k] {
 			return fmt.Sprintf("%s has %d value(s) left, minValues is %d", k, n, m[k])
 		}

@@ -9,9 +9,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -536,7 +537,7 @@ func (w *World) staticNodes(ctx context.Context) error {
 // join` with its kubelet flags.
 func WorkerUserData(endpoint, token, caCertHash, name string, labels map[string]string) string {
 	var pairs []string
-	for _, k := range sortedKeys(labels) {
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		pairs = append(pairs, k+"="+labels[k])
 	}
 	return fmt.Sprintf("#!/bin/bash\nset -euo pipefail\nprintf '%%s\\n' 'KUBELET_EXTRA_ARGS=--node-labels=%s' > /etc/default/kubelet\n%s --node-name %s\n",
@@ -746,17 +747,8 @@ func (w *World) Stop() {
 
 func mapValues(m map[string]string) []string {
 	var out []string
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		out = append(out, m[k])
 	}
 	return out
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -2,6 +2,7 @@ package status
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,12 +32,8 @@ func Validate(np *karpv1.NodePool) field.ErrorList {
 
 func validateLabels(labels map[string]string, path *field.Path) field.ErrorList {
 	var errs field.ErrorList
-	keys := make([]string, 0, len(labels))
-	for k := range labels {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys) // a stable message, so status is not rewritten for nothing
-	for _, k := range keys {
+	// In key order: a stable message, so status is not rewritten for nothing.
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		p := path.Key(k)
 		for _, msg := range validation.IsQualifiedName(k) {
 			errs = append(errs, field.Invalid(p, k, msg))

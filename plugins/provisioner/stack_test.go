@@ -210,21 +210,7 @@ func (s *stack) nodeClaim(name string, cond func(*karpv1.NodeClaim) bool) *karpv
 // podEvent waits for an event with the reason on the pod and returns its message.
 func (s *stack) podEvent(pod, reason string) string {
 	s.t.Helper()
-	var msg string
-	s.eventually("event "+reason+" on pod "+pod, func() bool {
-		evs, err := s.kube.EventsV1().Events(metav1.NamespaceDefault).List(s.ctx, metav1.ListOptions{})
-		if err != nil {
-			return false
-		}
-		for _, e := range evs.Items {
-			if e.Regarding.Name == pod && e.Reason == reason {
-				msg = e.Note
-				return true
-			}
-		}
-		return false
-	})
-	return msg
+	return env.WaitEvent(s.t, s.kube, "", pod, reason, "", 60*time.Second)
 }
 
 func (s *stack) eventually(what string, cond func() bool) {

@@ -219,10 +219,10 @@ func (h *harness) empty(t *testing.T) {
 		t.Errorf("disrupted %s after the node emptied; consolidateAfter is 3s", waited)
 	}
 	t.Logf("disrupted %s after the node emptied (consolidateAfter 3s)", waited.Round(10*time.Millisecond))
-	if ev := h.waitEvent(t, "NodeClaim", nc.Name, "Disrupting"); !strings.Contains(ev, "Empty") {
+	if ev := h.WaitEvent(t, "NodeClaim", nc.Name, "Disrupting"); !strings.Contains(ev, "Empty") {
 		t.Errorf("Disrupting event %q does not say Empty", ev)
 	}
-	h.waitEvent(t, "Node", node.Name, "Disrupting")
+	h.WaitEvent(t, "Node", node.Name, "Disrupting")
 	if _, err := h.Kube.CoreV1().Nodes().Get(h.Ctx, node.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("node still there: %v", err)
 	}
@@ -240,7 +240,7 @@ func (h *harness) nominated(t *testing.T) {
 	}
 	time.Sleep(500 * time.Millisecond) // into the loop's cache
 	_, nc := h.CreateNode(t, disruptiontest.NodeSpec{Name: "nominated-1", Pool: "nominated"})
-	ev := h.waitEvent(t, "NodeClaim", nc.Name, "DisruptionBlocked")
+	ev := h.WaitEvent(t, "NodeClaim", nc.Name, "DisruptionBlocked")
 	if !strings.Contains(ev, "nominated") {
 		t.Errorf("DisruptionBlocked = %q, want the nominated pod given as the reason", ev)
 	}
@@ -265,10 +265,10 @@ func (h *harness) doNotDisrupt(t *testing.T) {
 	h.waitCachedPods(t, "dnd-pod", 1)
 	_, ncB := h.CreateNode(t, disruptiontest.NodeSpec{Name: "dnd-pod", Pool: "dnd", ClaimAnnotations: stale})
 
-	if ev := h.waitEvent(t, "NodeClaim", ncA.Name, "DisruptionBlocked"); !strings.Contains(ev, "the node has karpenter.sh/do-not-disrupt") {
+	if ev := h.WaitEvent(t, "NodeClaim", ncA.Name, "DisruptionBlocked"); !strings.Contains(ev, "the node has karpenter.sh/do-not-disrupt") {
 		t.Errorf("annotated node: DisruptionBlocked = %q", ev)
 	}
-	if ev := h.waitEvent(t, "NodeClaim", ncB.Name, "DisruptionBlocked"); !strings.Contains(ev, "pod default/precious has karpenter.sh/do-not-disrupt") ||
+	if ev := h.WaitEvent(t, "NodeClaim", ncB.Name, "DisruptionBlocked"); !strings.Contains(ev, "pod default/precious has karpenter.sh/do-not-disrupt") ||
 		!strings.Contains(ev, "Drifted") {
 		t.Errorf("drifted node with a do-not-disrupt pod: DisruptionBlocked = %q", ev)
 	}
@@ -279,7 +279,7 @@ func (h *harness) doNotDisrupt(t *testing.T) {
 			t.Fatalf("%s was disrupted despite do-not-disrupt", name)
 		}
 	}
-	if n := h.countEvents(t, "NodeClaim", ncA.Name, "DisruptionBlocked"); n != 1 {
+	if n := h.CountEvents(t, "NodeClaim", ncA.Name, "DisruptionBlocked"); n != 1 {
 		t.Errorf("%d DisruptionBlocked events over many loops, want 1 (only on change)", n)
 	}
 
@@ -315,7 +315,7 @@ func (h *harness) pdb(t *testing.T) {
 	h.waitCachedPods(t, "guarded-1", 1)
 	time.Sleep(200 * time.Millisecond) // the PDB into the loop's cache
 	_, nc := h.CreateNode(t, disruptiontest.NodeSpec{Name: "guarded-1", Pool: "guarded", ClaimAnnotations: stale})
-	ev := h.waitEvent(t, "NodeClaim", nc.Name, "DisruptionBlocked")
+	ev := h.WaitEvent(t, "NodeClaim", nc.Name, "DisruptionBlocked")
 	if !strings.Contains(ev, "PodDisruptionBudget default/guarded allows no disruption") {
 		t.Errorf("DisruptionBlocked = %q, want the PDB named", ev)
 	}
@@ -327,7 +327,7 @@ func (h *harness) pdb(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.Eventually(t, 30*time.Second, "the drifted claim gone once the PDB allows it", func() (bool, error) { return h.Gone(nc.Name) })
-	if ev := h.waitEvent(t, "NodeClaim", nc.Name, "Disrupting"); !strings.Contains(ev, "Drifted") {
+	if ev := h.WaitEvent(t, "NodeClaim", nc.Name, "Disrupting"); !strings.Contains(ev, "Drifted") {
 		t.Errorf("Disrupting = %q, want Drifted", ev)
 	}
 	_ = h.Kube.PolicyV1().PodDisruptionBudgets("default").Delete(ctx, "guarded", metav1.DeleteOptions{})
@@ -454,13 +454,13 @@ func (h *harness) consolidation(t *testing.T) {
 		m, pending, err := perNode()
 		return err == nil && pending == 0 && m[kept] == 4, err
 	})
-	if ev := h.waitEvent(t, "NodeClaim", removed, "Disrupting"); !strings.Contains(ev, "Underutilized") && !strings.Contains(ev, "Empty") {
+	if ev := h.WaitEvent(t, "NodeClaim", removed, "Disrupting"); !strings.Contains(ev, "Underutilized") && !strings.Contains(ev, "Empty") {
 		t.Errorf("Disrupting = %q, want Underutilized", ev)
 	} else {
 		t.Logf("%s: %s", removed, ev)
 	}
 	// The node kept has nowhere to send its pods.
-	if ev := h.waitEvent(t, "NodeClaim", kept, "Unconsolidatable"); !strings.Contains(ev, "fits on no other node") {
+	if ev := h.WaitEvent(t, "NodeClaim", kept, "Unconsolidatable"); !strings.Contains(ev, "fits on no other node") {
 		t.Errorf("Unconsolidatable = %q", ev)
 	}
 	h.waitCondition(t, kept, karpv1.ConditionTypeConsolidatable, "Consolidatable")
@@ -482,36 +482,9 @@ func (h *harness) expiration(t *testing.T) {
 	if age := h.deletions.beganAt(nc.Name).Sub(nc.CreationTimestamp.Time); age < 3*time.Second {
 		t.Errorf("deleted at age %s; expireAfter is 3s", age)
 	}
-	if ev := h.waitEvent(t, "NodeClaim", nc.Name, "Disrupting"); !strings.Contains(ev, disruption.ReasonExpired) {
+	if ev := h.WaitEvent(t, "NodeClaim", nc.Name, "Disrupting"); !strings.Contains(ev, disruption.ReasonExpired) {
 		t.Errorf("Disrupting = %q, want Expired", ev)
 	}
-}
-
-func (h *harness) waitEvent(t *testing.T, kind, name, reason string) string {
-	t.Helper()
-	var found string
-	h.Eventually(t, 20*time.Second, kind+" "+name+" event "+reason, func() (bool, error) {
-		for _, e := range h.Events(t, kind, name) {
-			if strings.HasPrefix(e, reason+": ") {
-				found = e
-				return true, nil
-			}
-		}
-		return false, nil
-	})
-	return found
-}
-
-func (h *harness) countEvents(t *testing.T, kind, name, reason string) int {
-	t.Helper()
-	time.Sleep(time.Second) // let the recorder flush
-	n := 0
-	for _, e := range h.Events(t, kind, name) {
-		if strings.HasPrefix(e, reason+": ") {
-			n++
-		}
-	}
-	return n
 }
 
 // waitCachedPods waits until the loop's pod cache has n pods bound to node.

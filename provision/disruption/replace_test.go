@@ -151,7 +151,7 @@ func (h *harness) replaceCheaper(t *testing.T) {
 	if repl.Annotations[karpv1.NodePoolHashAnnotationKey] == "" || !ptr.Deref(repl.OwnerReferences[0].BlockOwnerDeletion, false) {
 		t.Errorf("replacement not made like the pool's claims: %v %v", repl.Annotations, repl.OwnerReferences)
 	}
-	ev := h.waitEvent(t, "NodeClaim", big.Name, "Replacing")
+	ev := h.WaitEvent(t, "NodeClaim", big.Name, "Replacing")
 	if !strings.Contains(ev, "Underutilized") || !strings.Contains(ev, repl.Name) {
 		t.Errorf("Replacing event = %q", ev)
 	}
@@ -181,7 +181,7 @@ func (h *harness) replaceCheaper(t *testing.T) {
 	if gone, _ := h.Gone(repl.Name); gone {
 		t.Fatal("the replacement was removed")
 	}
-	if ev := h.waitEvent(t, "NodeClaim", repl.Name, "Unconsolidatable"); !strings.Contains(ev, "no cheaper instance type") {
+	if ev := h.WaitEvent(t, "NodeClaim", repl.Name, "Unconsolidatable"); !strings.Contains(ev, "no cheaper instance type") {
 		t.Errorf("Unconsolidatable on the replacement = %q", ev)
 	}
 }
@@ -198,7 +198,7 @@ func (h *harness) replacementGone(t *testing.T) {
 	if err := h.Karp.KarpenterV1().NodeClaims().Delete(h.Ctx, repl.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	ev := h.waitEvent(t, "NodeClaim", big.Name, "DisruptionCancelled")
+	ev := h.WaitEvent(t, "NodeClaim", big.Name, "DisruptionCancelled")
 	t.Logf("%s", ev)
 	h.Eventually(t, 10*time.Second, "the taint off the old node", func() (bool, error) {
 		n, err := h.Kube.CoreV1().Nodes().Get(h.Ctx, "cancel-big", metav1.GetOptions{})
@@ -231,7 +231,7 @@ func (h *harness) driftReplacedFirst(t *testing.T) {
 	if zones := requirement(repl, v1.LabelTopologyZone); fmt.Sprint(zones) != "[us-east-1b]" {
 		t.Errorf("replacement zones = %v, want [us-east-1b]", zones)
 	}
-	if ev := h.waitEvent(t, "NodeClaim", old.Name, "Replacing"); !strings.Contains(ev, "Drifted") {
+	if ev := h.WaitEvent(t, "NodeClaim", old.Name, "Replacing"); !strings.Contains(ev, "Drifted") {
 		t.Errorf("Replacing event = %q", ev)
 	}
 	h.Register(t, repl, disruptiontest.NodeSpec{CPU: "2", Memory: "2Gi",
@@ -249,12 +249,12 @@ func (h *harness) balancedWeighsTheMove(t *testing.T) {
 	_, nc := h.CreateNode(t, disruptiontest.NodeSpec{Name: "balanced-1", Pool: "balanced", CPU: "2", Memory: "4Gi",
 		Labels: map[string]string{v1.LabelInstanceTypeStable: "t3.medium", v1.LabelTopologyZone: "us-east-1b", karpv1.CapacityTypeLabelKey: karpv1.CapacityTypeOnDemand}})
 	h.onePod(t, "weighed", "balanced", "balanced-1")
-	ev := h.waitEvent(t, "NodeClaim", nc.Name, "Unconsolidatable")
+	ev := h.WaitEvent(t, "NodeClaim", nc.Name, "Unconsolidatable")
 	if !strings.Contains(ev, "a replacement is not worth it: Balanced: the move saves 75.0% of the pool's cost for 100.0% of its disruption cost (score 0.75, below 1.00)") {
 		t.Errorf("Unconsolidatable = %q", ev)
 	}
 	time.Sleep(time.Second)
-	if n := h.countEvents(t, "NodeClaim", nc.Name, "Replacing"); n != 0 {
+	if n := h.CountEvents(t, "NodeClaim", nc.Name, "Replacing"); n != 0 {
 		t.Fatalf("replaced under threshold 1 (%d Replacing events)", n)
 	}
 	if _, err := h.Karp.KarpenterV1().NodePools().Patch(h.Ctx, "balanced", "application/merge-patch+json",
@@ -269,7 +269,7 @@ func (h *harness) balancedWeighsTheMove(t *testing.T) {
 	if err := h.Karp.KarpenterV1().NodeClaims().Delete(h.Ctx, repl.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	h.waitEvent(t, "NodeClaim", nc.Name, "DisruptionCancelled")
+	h.WaitEvent(t, "NodeClaim", nc.Name, "DisruptionCancelled")
 	if _, err := h.Karp.KarpenterV1().NodePools().Patch(h.Ctx, "balanced", "application/merge-patch+json",
 		[]byte(`{"spec":{"disruption":{"consolidateAfter":"Never"}}}`), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)

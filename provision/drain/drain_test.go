@@ -108,9 +108,9 @@ func (h *harness) leavesSomePods(t *testing.T) {
 			t.Errorf("pod %s should be evicted: %v", name, err)
 		}
 	}
-	waitEvent(t, h, "Node", node.Name, "Drained")
-	waitEvent(t, h, "NodeClaim", nc.Name, "Draining")
-	waitEvent(t, h, "Pod", "web", "Evicted")
+	h.WaitEvent(t, "Node", node.Name, "Drained")
+	h.WaitEvent(t, "NodeClaim", nc.Name, "Draining")
+	h.WaitEvent(t, "Pod", "web", "Evicted")
 }
 
 func (h *harness) pdbBlocks(t *testing.T) {
@@ -166,11 +166,11 @@ func (h *harness) pdbBlocks(t *testing.T) {
 	if _, err := h.Kube.CoreV1().Pods("default").Get(ctx, podName, metav1.GetOptions{}); err != nil {
 		t.Fatalf("the guarded pod is gone: %v", err)
 	}
-	ev := waitEvent(t, h, "Node", node.Name, "DrainBlocked")
+	ev := h.WaitEvent(t, "Node", node.Name, "DrainBlocked")
 	if !strings.Contains(ev, "PodDisruptionBudget default/guarded") {
 		t.Errorf("DrainBlocked event %q does not name the budget", ev)
 	}
-	if n := countEvents(t, h, "Node", node.Name, "DrainBlocked"); n != 1 {
+	if n := h.CountEvents(t, "Node", node.Name, "DrainBlocked"); n != 1 {
 		t.Errorf("%d DrainBlocked events for %d drain calls, want 1 (only on change)", n, len(statuses))
 	}
 
@@ -231,8 +231,8 @@ func (h *harness) doNotDisrupt(t *testing.T) {
 	if now := time.Now(); now.Before(deadline.Add(-2 * time.Second)) {
 		t.Errorf("drained at %s, well before the deadline %s", now, deadline)
 	}
-	waitEvent(t, h, "Pod", "batch", "Deleted")
-	if ev := waitEvent(t, h, "NodeClaim", nc.Name, "DrainBlocked"); !strings.Contains(ev, "do-not-disrupt") {
+	h.WaitEvent(t, "Pod", "batch", "Deleted")
+	if ev := h.WaitEvent(t, "NodeClaim", nc.Name, "DrainBlocked"); !strings.Contains(ev, "do-not-disrupt") {
 		t.Errorf("DrainBlocked = %q, want do-not-disrupt named", ev)
 	}
 }
@@ -263,31 +263,4 @@ func waitPDB(t *testing.T, h *harness, name string, allowed int32, generation in
 		}
 		return pdb.Status.ObservedGeneration >= generation && pdb.Status.DisruptionsAllowed == allowed && pdb.Status.ExpectedPods > 0, nil
 	})
-}
-
-func waitEvent(t *testing.T, h *harness, kind, name, reason string) string {
-	t.Helper()
-	var found string
-	h.Eventually(t, 10*time.Second, kind+" "+name+" event "+reason, func() (bool, error) {
-		for _, e := range h.Events(t, kind, name) {
-			if strings.HasPrefix(e, reason+": ") {
-				found = e
-				return true, nil
-			}
-		}
-		return false, nil
-	})
-	return found
-}
-
-func countEvents(t *testing.T, h *harness, kind, name, reason string) int {
-	t.Helper()
-	time.Sleep(time.Second) // let the recorder flush
-	n := 0
-	for _, e := range h.Events(t, kind, name) {
-		if strings.HasPrefix(e, reason+": ") {
-			n++
-		}
-	}
-	return n
 }

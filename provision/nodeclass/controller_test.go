@@ -338,18 +338,7 @@ func (h *harness) waitSynced(t *testing.T, class *ec2v1.EC2NodeClass) {
 // containing text.
 func (h *harness) waitEvent(t *testing.T, name, reason, text string) {
 	t.Helper()
-	poll(t, func(ctx context.Context) (bool, error) {
-		list, err := h.kube.EventsV1().Events(metav1.NamespaceDefault).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return false, err
-		}
-		for _, e := range list.Items {
-			if e.Regarding.Kind == "EC2NodeClass" && e.Regarding.Name == name && e.Reason == reason && strings.Contains(e.Note, text) {
-				return true, nil
-			}
-		}
-		return false, nil
-	}, func() string { return "event " + reason + " for " + name + " mentioning " + text })
+	env.WaitEvent(t, h.kube, "EC2NodeClass", name, reason, text, 30*time.Second)
 }
 
 func poll(t *testing.T, cond wait.ConditionWithContextFunc, what func() string) {

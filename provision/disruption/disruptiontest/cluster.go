@@ -399,17 +399,26 @@ func (c *Cluster) Eventually(t *testing.T, timeout time.Duration, what string, c
 // Events lists the events.k8s.io events regarding the named object of kind.
 func (c *Cluster) Events(t *testing.T, kind, name string) []string {
 	t.Helper()
-	list, err := c.Kube.EventsV1().Events(metav1.NamespaceAll).List(c.Ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for _, e := range list.Items {
-		if e.Regarding.Kind == kind && e.Regarding.Name == name {
-			out = append(out, e.Reason+": "+e.Note)
-		}
+	for _, e := range env.Events(c.Ctx, t, c.Kube, kind, name, "") {
+		out = append(out, e.Reason+": "+e.Note)
 	}
 	return out
+}
+
+// WaitEvent waits for an event regarding kind/name with the reason and
+// returns it as "reason: note".
+func (c *Cluster) WaitEvent(t *testing.T, kind, name, reason string) string {
+	t.Helper()
+	return reason + ": " + env.WaitEvent(t, c.Kube, kind, name, reason, "", 20*time.Second)
+}
+
+// CountEvents counts the events regarding kind/name with the reason, after
+// giving the recorder a second to flush.
+func (c *Cluster) CountEvents(t *testing.T, kind, name, reason string) int {
+	t.Helper()
+	time.Sleep(time.Second)
+	return len(env.Events(c.Ctx, t, c.Kube, kind, name, reason))
 }
 
 // Gone reports whether the NodeClaim no longer exists.

@@ -23,6 +23,7 @@ import (
 	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/ec2"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
+	"github.com/fleet-scheduler/fleet-scheduler/test/env"
 )
 
 // Pool is a NodePool on the example EC2NodeClass.
@@ -358,31 +359,13 @@ func (e *Env) Node(t *testing.T, name string) *v1.Node {
 // Events are the events about the object with the reason.
 func (e *Env) Events(t *testing.T, name, reason string) []eventsv1.Event {
 	t.Helper()
-	list, err := e.Kube.EventsV1().Events(metav1.NamespaceAll).List(e.Ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []eventsv1.Event
-	for _, ev := range list.Items {
-		if ev.Regarding.Name == name && ev.Reason == reason {
-			out = append(out, ev)
-		}
-	}
-	return out
+	return env.Events(e.Ctx, t, e.Kube, "", name, reason)
 }
 
 // WaitEvent waits for an event about the object with the reason and returns its note.
 func (e *Env) WaitEvent(t *testing.T, name, reason string) string {
 	t.Helper()
-	var note string
-	Eventually(t, 30*time.Second, "event "+reason+" about "+name, func() bool {
-		evs := e.Events(t, name, reason)
-		if len(evs) > 0 {
-			note = evs[0].Note
-		}
-		return len(evs) > 0
-	})
-	return note
+	return env.WaitEvent(t, e.Kube, "", name, reason, "", 30*time.Second)
 }
 
 // HasTaint reports whether the taints hold one with t's key and effect.

@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
-	eventsv1 "k8s.io/client-go/kubernetes/typed/events/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
@@ -121,7 +120,7 @@ func TestStaticNodePool(t *testing.T) {
 	// more fits.
 	scale(ctx, t, karp, `{"spec":{"replicas":3}}`)
 	settle("replicas 3 within limits.nodes 4", 2, 4)
-	ev := waitEvent(ctx, t, api.Client.EventsV1(), "LimitReached")
+	ev := env.WaitEvent(t, api.Client, "NodePool", "fixed", "LimitReached", "", 20*time.Second)
 	if !strings.Contains(ev, "limits.nodes (4) counts 4 claim(s)") {
 		t.Errorf("LimitReached = %q", ev)
 	}
@@ -141,28 +140,4 @@ func requirement(nc *karpv1.NodeClaim, key string) []string {
 		}
 	}
 	return nil
-}
-
-// waitEvent waits for an event with the reason about the pool and
-// returns its note.
-func waitEvent(ctx context.Context, t *testing.T, client eventsv1.EventsV1Interface, reason string) string {
-	t.Helper()
-	var note string
-	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 20*time.Second, true, func(context.Context) (bool, error) {
-		list, err := client.Events("").List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return false, err
-		}
-		for _, e := range list.Items {
-			if e.Reason == reason && e.Regarding.Name == "fixed" {
-				note = e.Note
-				return true, nil
-			}
-		}
-		return false, nil
-	})
-	if err != nil {
-		t.Fatalf("no %s event on the pool: %v", reason, err)
-	}
-	return note
 }

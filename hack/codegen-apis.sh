@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Generates everything derived from the Karpenter-compatible API types in
-# provision/apis (karpenter.sh/v1 NodePool and NodeClaim, karpenter.k8s.aws/v1
-# EC2NodeClass):
+# provision/apis (karpenter.sh/v1 NodePool and NodeClaim, karpenter.sh/v1alpha1
+# NodeOverlay, karpenter.k8s.aws/v1 EC2NodeClass):
 #   - zz_generated.deepcopy.go in each API package      (deepcopy-gen)
 #   - manifests/crds/*.yaml                              (controller-gen + patches)
 #   - provision/client/{clientset/versioned,listers,informers}
@@ -14,7 +14,7 @@ export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 
 module=github.com/fleet-scheduler/fleet-scheduler
 boilerplate=hack/boilerplate.go.txt
-apis=(provision/apis/karpenter/v1 provision/apis/ec2/v1)
+apis=(provision/apis/karpenter/v1 provision/apis/karpenter/v1alpha1 provision/apis/ec2/v1)
 api_pkgs=("${apis[@]/#/$module/}")
 client_dir=provision/client
 client_pkg=$module/$client_dir
@@ -27,7 +27,7 @@ for dir in "${apis[@]}"; do
 done
 rm -rf "$client_dir"
 rm -f manifests/crds/karpenter.sh_nodepools.yaml manifests/crds/karpenter.sh_nodeclaims.yaml \
-  manifests/crds/karpenter.k8s.aws_ec2nodeclasses.yaml
+  manifests/crds/karpenter.sh_nodeoverlays.yaml manifests/crds/karpenter.k8s.aws_ec2nodeclasses.yaml
 
 echo "deepcopy"
 go tool deepcopy-gen --go-header-file "$boilerplate" \
@@ -45,13 +45,13 @@ go run ./provision/apis/karpenter/v1/gen_crd_patches.go manifests/crds
 echo "clientset, listers, informers"
 # client-gen takes group/version directories relative to --input-base; the
 # Go names of the groups come from +groupGoName in each doc.go
-# (Karpenter for karpenter.sh, EC2 for karpenter.k8s.aws).
+# (Karpenter for karpenter.sh, both versions; EC2 for karpenter.k8s.aws).
 go tool client-gen --go-header-file "$boilerplate" \
   --output-dir "$client_dir/clientset" \
   --output-pkg "$client_pkg/clientset" \
   --clientset-name versioned \
   --input-base "$module/provision/apis" \
-  --input karpenter/v1 --input ec2/v1
+  --input karpenter/v1 --input karpenter/v1alpha1 --input ec2/v1
 go tool lister-gen --go-header-file "$boilerplate" \
   --output-dir "$client_dir/listers" \
   --output-pkg "$client_pkg/listers" \

@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/fleet-scheduler/fleet-scheduler/test/env"
@@ -25,12 +28,7 @@ import (
 // TestScheduler builds cmd/scheduler and runs it the way a user does, against
 // one real apiserver shared by the subtests.
 func TestScheduler(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "fleet-scheduler")
-	start := time.Now()
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	t.Logf("built in %s", time.Since(start).Round(time.Millisecond))
+	bin := schedulerBinary(t)
 
 	t.Run("help lists upstream flags", func(t *testing.T) {
 		out, stderr, err := run(t, bin, "--help")
@@ -41,6 +39,23 @@ func TestScheduler(t *testing.T) {
 			if !strings.Contains(out, flag) {
 				t.Errorf("--help lacks %s", flag)
 			}
+		}
+	})
+
+	t.Run("--version names fleet-scheduler and the Kubernetes it is built on", func(t *testing.T) {
+		out, stderr, err := run(t, bin, "--version")
+		if err != nil {
+			t.Fatalf("--version: %v\n%s", err, stderr)
+		}
+		// A plain `go build` has no -ldflags: the version is "(devel)", the
+		// Kubernetes version still the linked k8s.io/kubernetes module's.
+		k8s, err := exec.Command("go", "list", "-m", "-f", "{{.Version}}", "k8s.io/kubernetes").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "fleet-scheduler (devel) (revision unknown), built on Kubernetes " + strings.TrimSpace(string(k8s)) + " "
+		if !strings.HasPrefix(out, want) {
+			t.Errorf("--version printed %q, want it to start with %q", out, want)
 		}
 	})
 
@@ -80,19 +95,81 @@ func TestScheduler(t *testing.T) {
 	// operator wants the Karpenter CRDs and an EC2/SSM endpoint (moto).
 	env.InstallCRDs(t, apiserver.Config)
 	moto := env.StartMotoT(t)
-	for _, name := range []string{"fleet-scheduler", "default-scheduler"} {
-		t.Run("valid "+name+" config serves and runs Provisioner after DefaultPreemption", func(t *testing.T) {
-			runValid(t, bin, writeConfig(t, kubeconfig, name+".yaml", nil), kubeconfig, moto)
+	for _, tc := range []struct {
+		config, lease string
+		flags         []string
+		leaseSeconds  int32
+	}{
+		// Timings from the config's leaderElection.
+		{config: "fleet-scheduler", lease: "fleet-scheduler", leaseSeconds: 11},
+		// From the flag over the config's defaults.
+		{config: "default-scheduler", lease: "kube-scheduler", flags: []string{"--leader-elect-lease-duration=13s"}, leaseSeconds: 13},
+	} {
+		t.Run("valid "+tc.config+" config serves and runs Provisioner after DefaultPreemption", func(t *testing.T) {
+			runValid(t, bin, writeConfig(t, kubeconfig, tc.config+".yaml", nil), kubeconfig, moto, tc.flags...)
+			// Both Leases are held with the scheduler's lease duration.
+			client := kubernetes.NewForConfigOrDie(apiserver.Config)
+			for _, name := range []string{tc.lease, "fleet-scheduler-provisioning"} {
+				var got int32
+				err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+					l, err := client.CoordinationV1().Leases("kube-system").Get(ctx, name, metav1.GetOptions{})
+					if err != nil || l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == "" || l.Spec.LeaseDurationSeconds == nil {
+						return false, nil
+					}
+					got = *l.Spec.LeaseDurationSeconds
+					return got == tc.leaseSeconds, nil
+				})
+				if err != nil {
+					t.Errorf("Lease kube-system/%s: leaseDurationSeconds %d, want %d", name, got, tc.leaseSeconds)
+				}
+			}
 		})
 	}
 }
 
+// built is the binary the package's tests run, built once.
+var built struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+// schedulerBinary builds cmd/scheduler once for every test of the package.
+func schedulerBinary(t *testing.T) string {
+	t.Helper()
+	built.once.Do(func() {
+		start := time.Now()
+		if built.dir, built.err = os.MkdirTemp("", "fleet-scheduler-bin-"); built.err != nil {
+			return
+		}
+		built.path = filepath.Join(built.dir, "fleet-scheduler")
+		if out, err := exec.Command("go", "build", "-o", built.path, ".").CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		t.Logf("built in %s", time.Since(start).Round(time.Millisecond))
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.path
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
 // runValid starts the scheduler and waits for /healthz (leader election
 // included), /metrics, and the PostFilter order it logs.
-func runValid(t *testing.T, bin, cfg, kubeconfig string, moto *env.Moto) {
+func runValid(t *testing.T, bin, cfg, kubeconfig string, moto *env.Moto, flags ...string) {
 	port := freePort(t)
-	cmd := exec.Command(bin, "--config", cfg, "--secure-port", port, "--bind-address", "127.0.0.1", "-v=2",
-		"--authentication-kubeconfig", kubeconfig, "--authorization-kubeconfig", kubeconfig)
+	cmd := exec.Command(bin, append([]string{"--config", cfg, "--secure-port", port, "--bind-address", "127.0.0.1", "-v=2",
+		"--authentication-kubeconfig", kubeconfig, "--authorization-kubeconfig", kubeconfig}, flags...)...)
 	cmd.Env = append(os.Environ(), moto.Env()...)
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -118,9 +195,12 @@ func runValid(t *testing.T, bin, cfg, kubeconfig string, moto *env.Moto) {
 	waitFor(t, base+"/healthz?verbose", "", "[+]leaderElection ok")
 	// Authenticated and authorized through the apiserver, as Prometheus would be.
 	waitFor(t, base+"/metrics", bearer(t, kubeconfig), "\nscheduler_")
+	// Which replica leads, for each Lease, on its own /metrics.
+	waitFor(t, base+"/metrics", bearer(t, kubeconfig), `leader_election_master_status{name="kube-scheduler"} 1`)
+	waitFor(t, base+"/metrics", bearer(t, kubeconfig), `leader_election_master_status{name="fleet-scheduler-provisioning"} 1`)
 
-	// Other defaults (DynamicResources) may sit in between; what matters is
-	// that preemption is tried first and launching comes last.
+	// What matters is that preemption is tried first and the Provisioner
+	// before DynamicResources.
 	// The scale-down simulator logs a framework of its own (no Provisioner):
 	// judge the profile that enables the Provisioner.
 	var got []string
@@ -138,8 +218,11 @@ func runValid(t *testing.T, bin, cfg, kubeconfig string, moto *env.Moto) {
 		t.Fatal("scheduler logged no profile with the Provisioner among its PostFilter plugins")
 	}
 	t.Logf("PostFilter plugins: %v", got)
-	if preempt := slices.Index(got, "DefaultPreemption"); preempt < 0 || got[len(got)-1] != "Provisioner" {
-		t.Errorf("PostFilter plugins = %v, want DefaultPreemption first and Provisioner last", got)
+	// DynamicResources, if it runs at all, after the Provisioner: its
+	// PostFilter errors out for pods an earlier PreFilter plugin rejected.
+	prov := slices.Index(got, "Provisioner")
+	if preempt := slices.Index(got, "DefaultPreemption"); preempt < 0 || preempt > prov || slices.Contains(got[:prov], "DynamicResources") {
+		t.Errorf("PostFilter plugins = %v, want DefaultPreemption, then the Provisioner, then anything else", got)
 	}
 }
 
@@ -148,23 +231,7 @@ var (
 	pluginName    = regexp.MustCompile(`"Name":"(\w+)"`)
 )
 
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = env.SyncBuffer
 
 func run(t *testing.T, bin string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()

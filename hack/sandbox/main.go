@@ -4,7 +4,12 @@
 // the seed's runbook describes it, runs the node simulator, writes
 // .sandbox/kubeconfig and .sandbox/env, prints "sandbox ready", and runs
 // in the foreground until Ctrl-C or SIGTERM, when it stops everything it
-// started. See hack/sandbox/README.md.
+// started. With --keda (make run KEDA=1) it also runs RabbitMQ, KEDA and
+// scan-worker's ScaledObject; `bin/sandbox publish N` and `bin/sandbox
+// queue-depth` then fill and read the scan queue. See hack/sandbox/README.md.
+//
+// `sandbox leader` prints which fleet-scheduler replica (scheduler-<i>)
+// holds kube-system/kube-scheduler in the running sandbox.
 package main
 
 import (
@@ -14,21 +19,61 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/fleet-scheduler/fleet-scheduler/hack/sandbox/controlplane"
 	"github.com/fleet-scheduler/fleet-scheduler/hack/sandbox/world"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "leader" {
+		os.Exit(leader(os.Args[2:]))
+	}
 	var o world.Options
 	flag.StringVar(&o.Dir, "dir", "", "state directory (default <checkout>/.sandbox)")
 	flag.DurationVar(&o.BootDelay, "boot-delay", 5*time.Second, "time from a moto instance running to its kubeadm join")
 	flag.DurationVar(&o.RegistrationTTL, "registration-ttl", 3*time.Minute, "fleet-scheduler's registrationTTL")
 	flag.BoolVar(&o.BuildScheduler, "build-scheduler", false, "also go build bin/fleet-scheduler (make run has built it)")
 	flag.IntVar(&o.LogVerbosity, "v", 1, "verbosity of .sandbox/logs/sandbox.log (node simulator)")
+	flag.BoolVar(&o.KEDA, "keda", false, "also run RabbitMQ, KEDA and scan-worker's ScaledObject (make run KEDA=1)")
+	flag.StringVar(&o.Fault, "fault", "", fmt.Sprintf("one of the runbook's troubleshooting cases to inject: %s (make run FAULT=...)", strings.Join(world.Faults, ", ")))
+	flag.IntVar(&o.Schedulers, "schedulers", 1, "fleet-scheduler replicas, leader-elected (make run SCHEDULERS=n)")
+	flag.IntVar(&o.SchedulerVerbosity, "scheduler-v", 2, "fleet-scheduler's -v")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: bin/sandbox [flags]        run the sandbox\n"+
+			"       bin/sandbox publish N        publish N messages to the scan queue (KEDA=1)\n"+
+			"       bin/sandbox queue-depth      print the number of messages ready in the scan queue\n"+
+			"       bin/sandbox leader           print the fleet-scheduler replica (scheduler-<i>) that leads\n")
+		flag.PrintDefaults()
+	}
 	flag.Parse()
+	if args := flag.Args(); len(args) > 0 {
+		switch args[0] {
+		case "publish", "queue-depth":
+			if err := queueCommand(o.Dir, args); err != nil {
+				fmt.Fprintf(os.Stderr, "sandbox %s: %v\n", args[0], err)
+				os.Exit(1)
+			}
+			return
+		case "leader":
+			if o.Dir != "" {
+				os.Exit(leader(append([]string{"--dir", o.Dir}, args[1:]...)))
+			}
+			os.Exit(leader(args[1:]))
+		default:
+			flag.Usage()
+			os.Exit(2)
+		}
+	}
+	if o.Fault != "" && !slices.Contains(world.Faults, o.Fault) {
+		fmt.Fprintf(os.Stderr, "sandbox: FAULT=%s: want one of %s\n", o.Fault, strings.Join(world.Faults, ", "))
+		os.Exit(2)
+	}
 	o.LogFile = true
+	o.Kubeadm = true
 	o.WaitForScanWorker = true
 	o.Progress = func(format string, args ...any) { fmt.Printf(format+"\n", args...) }
 
@@ -46,8 +91,8 @@ func main() {
 		os.Exit(1)
 	}
 	_, rss := w.RSS.Current()
-	fmt.Printf("sandbox ready in %.1fs: in another shell, source %s; logs in %s; RSS %d MiB; Ctrl-C stops it\n",
-		w.Elapsed().Seconds(), rel(envPath), rel(filepath.Join(w.Dir, "logs")), rss>>20)
+	fmt.Printf("sandbox ready in %.1fs: in another shell, source %s; Prometheus at %s; logs in %s; RSS %d MiB; Ctrl-C stops it\n",
+		w.Elapsed().Seconds(), rel(envPath), w.Monitoring.URL, rel(filepath.Join(w.Dir, "logs")), rss>>20)
 
 	code := 0
 	select {
@@ -59,8 +104,36 @@ func main() {
 	}
 	w.Stop()
 	_ = os.Remove(envPath)
+	_ = os.Remove(filepath.Join(w.Dir, world.BrokerURLFile))
 	fmt.Printf("sandbox stopped; peak RSS %s\n", w.RSS.Summary())
 	os.Exit(code)
+}
+
+// leader is `sandbox leader [--dir DIR]`: it prints the replica that holds
+// kube-system/kube-scheduler now, or says why none does and exits 1.
+func leader(args []string) int {
+	fs := flag.NewFlagSet("sandbox leader", flag.ContinueOnError)
+	dir := fs.String("dir", "", "state directory of the running sandbox (default <checkout>/.sandbox)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *dir == "" {
+		root, err := controlplane.RepoRoot()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "sandbox leader: %v\n", err)
+			return 1
+		}
+		*dir = filepath.Join(root, ".sandbox")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	name, err := world.Leader(ctx, *dir)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sandbox leader: %v\n", err)
+		return 1
+	}
+	fmt.Println(name)
+	return 0
 }
 
 // stopOnSignal returns a context that ends at the first SIGINT or

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"k8s.io/utils/clock"
 )
 
 // batcher closes a batch when no pod has packed onto a planned claim for
@@ -12,21 +14,21 @@ import (
 // steady trickle still launches within max.
 type batcher struct {
 	idle, max time.Duration
-	now       func() time.Time
+	clock     clock.PassiveClock
 
 	mu          sync.Mutex
 	first, last time.Time
 	wake        chan struct{}
 }
 
-func newBatcher(idle, max time.Duration, now func() time.Time) *batcher {
-	return &batcher{idle: idle, max: max, now: now, wake: make(chan struct{}, 1)}
+func newBatcher(idle, max time.Duration, clk clock.PassiveClock) *batcher {
+	return &batcher{idle: idle, max: max, clock: clk, wake: make(chan struct{}, 1)}
 }
 
 // touch records that a planned claim changed.
 func (b *batcher) touch() {
 	b.mu.Lock()
-	t := b.now()
+	t := b.clock.Now()
 	if b.first.IsZero() {
 		b.first = t
 	}
@@ -72,7 +74,7 @@ func (b *batcher) run(ctx context.Context, flush func(context.Context)) {
 				continue
 			}
 		}
-		if wait := d.Sub(b.now()); wait > 0 {
+		if wait := d.Sub(b.clock.Now()); wait > 0 {
 			timer.Reset(wait)
 			select {
 			case <-ctx.Done():

@@ -8,7 +8,9 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	componentbaseconfig "k8s.io/component-base/config"
 	fwk "k8s.io/kube-scheduler/framework"
+	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
 
 	"github.com/fleet-scheduler/fleet-scheduler/plugins/apis/config"
 	"github.com/fleet-scheduler/fleet-scheduler/plugins/apis/config/validation"
@@ -26,6 +28,19 @@ const (
 // once per profile; the first call starts the provisioning operator and
 // the claim set, later ones share them (and must carry the same args).
 func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, error) {
+	return newPlugin(ctx, obj, h, nil)
+}
+
+// NewWithLeaderElection is New for a process whose scheduler elects its
+// leader with le (read when the plugin is built): the provisioning
+// controllers' Lease follows its leaderElect and timings.
+func NewWithLeaderElection(le *componentbaseconfig.LeaderElectionConfiguration) frameworkruntime.PluginFactory {
+	return func(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, error) {
+		return newPlugin(ctx, obj, h, le)
+	}
+}
+
+func newPlugin(ctx context.Context, obj runtime.Object, h fwk.Handle, le *componentbaseconfig.LeaderElectionConfiguration) (fwk.Plugin, error) {
 	// plugins/apis/config/scheme has decoded and defaulted obj already.
 	args, ok := obj.(*config.ProvisionerArgs)
 	if !ok {
@@ -34,7 +49,7 @@ func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, err
 	if err := validation.ValidateProvisionerArgs(field.NewPath("provisionerArgs"), args); err != nil {
 		return nil, err
 	}
-	st, err := process.get(ctx, args, h)
+	st, err := process.get(ctx, args, h, le)
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +67,7 @@ type sharedState struct {
 	state *state
 }
 
-func (s *sharedState) get(ctx context.Context, args *config.ProvisionerArgs, h fwk.Handle) (*state, error) {
+func (s *sharedState) get(ctx context.Context, args *config.ProvisionerArgs, h fwk.Handle, le *componentbaseconfig.LeaderElectionConfiguration) (*state, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state != nil {
@@ -61,7 +76,7 @@ func (s *sharedState) get(ctx context.Context, args *config.ProvisionerArgs, h f
 		}
 		return s.state, nil
 	}
-	st, err := build(ctx, args, h, leaseName)
+	st, err := build(ctx, args, h, leaseName, le)
 	if err != nil {
 		return nil, err
 	}
@@ -70,10 +85,11 @@ func (s *sharedState) get(ctx context.Context, args *config.ProvisionerArgs, h f
 }
 
 // build starts the provisioning operator (its controllers under the named
-// Lease; none means no leader election) and a fresh claim set on it.
-func build(ctx context.Context, args *config.ProvisionerArgs, h fwk.Handle, lease string) (*state, error) {
+// Lease, elected as le says; no Lease means no leader election) and a
+// fresh claim set on it.
+func build(ctx context.Context, args *config.ProvisionerArgs, h fwk.Handle, lease string, le *componentbaseconfig.LeaderElectionConfiguration) (*state, error) {
 	opts := operatorOptions(args)
-	opts.LeaseName = lease
+	opts.LeaseName, opts.LeaderElection = lease, le
 	op, err := operator.New(ctx, h.KubeConfig(), opts)
 	if err != nil {
 		return nil, err
@@ -95,6 +111,9 @@ func operatorOptions(args *config.ProvisionerArgs) operator.Options {
 		RegistrationTTL:         args.RegistrationTTL.Duration,
 		VMMemoryOverheadPercent: args.VMMemoryOverheadPercent,
 		DisruptionInterval:      args.DisruptionInterval.Duration,
+		InterruptionQueue:       args.InterruptionQueue,
 		LeaseNamespace:          leaseNamespace,
+		CallTimeouts:            operator.CallTimeouts(args.AWSCallTimeouts),
+		PauseAfterUnregistered:  int(args.UnregisteredNodesToPause),
 	}
 }

@@ -2,29 +2,41 @@ package provisioner
 
 import (
 	"context"
-	"fmt"
-	"maps"
-	"slices"
-	"sort"
 	"strings"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
-	v1helper "k8s.io/component-helpers/scheduling/corev1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 
+	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/metrics"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
 )
 
 // PostFilter runs when the pod fits no node. It nominates the pod to a
-// claim: the one it is already nominated to if that still holds it, else an
-// in-flight or planned claim it packs onto, else a new claim on the best
-// NodePool. It never waits on the cloud: launching happens when the batch
-// closes, in the background.
-func (p *Provisioner) PostFilter(ctx context.Context, state fwk.CycleState, pod *v1.Pod, _ fwk.NodeToStatusReader) (*fwk.PostFilterResult, *fwk.Status) {
+// claim: the one it is already on if it is still open, else the first open
+// claim that takes it, else a new claim on the best NodePool. Preferences
+// are held as requirements first and relaxed one at a time, lowest weight
+// first, while no claim can meet them. It never waits on the cloud:
+// launching happens when the batch closes, in the background.
+func (p *Provisioner) PostFilter(ctx context.Context, state fwk.CycleState, pod *v1.Pod, _ fwk.NodeToStatusReader) (result *fwk.PostFilterResult, status *fwk.Status) {
+	defer func() {
+		// A panic on one pod must not take the scheduler down: the pod is
+		// told, counted, and waits like any pod no pool takes yet (the
+		// lock is released by now): it is tried again when the pools
+		// change, or at the scheduler's periodic flush.
+		if r := recover(); r != nil {
+			msg := controller.Panicked(ctx, "provisioner", r) + "; the pod will be tried again"
+			p.handle.EventRecorder().Eventf(pod, nil, v1.EventTypeWarning, "FailedProvisioning", "Provisioning", "%s", msg)
+			p.mu.Lock()
+			p.remember(pod)
+			p.mu.Unlock()
+			result, status = nil, fwk.NewStatus(fwk.Unschedulable, msg)
+		}
+	}()
 	logger := klog.FromContext(ctx)
 	start := time.Now()
 	defer func() {
@@ -32,38 +44,88 @@ func (p *Provisioner) PostFilter(ctx context.Context, state fwk.CycleState, pod 
 		metrics.ProvisionerSchedulingDuration.Observe(d)
 		metrics.SchedulerSchedulingDuration.WithLabelValues("provisioner").Observe(d)
 	}()
-	need := packing.PodRequests(pod)
+
+	if owner := metav1.GetControllerOf(pod); owner != nil && owner.Kind == "DaemonSet" {
+		// A DaemonSet pod belongs on the node it was made for; a new node
+		// gets its own, and its overhead is counted in every claim.
+		return nil, fwk.NewStatus(fwk.Unschedulable, "DaemonSet pods are not provisioned for")
+	}
+	if len(pod.Spec.ResourceClaims) > 0 {
+		// Devices claimed through DRA are not in the launch options; leave
+		// the pod to DynamicResources' PostFilter, which comes next.
+		return nil, fwk.NewStatus(fwk.Unschedulable, "pods with resource claims are not provisioned for")
+	}
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	// One look at the pools per decision: in-flight claims and new ones both come from it.
+	// One look at the pools per decision: open claims and new ones both come from it.
 	pools := p.pools.Pools()
-	p.syncInFlight(pools)
-
-	for _, c := range p.candidateClaims(pod) {
-		if p.tryClaim(ctx, state, pod, need, c) {
-			logger.V(4).Info("Pod packed onto claim", "pod", klog.KObj(pod), "claim", c.name, "options", len(c.options))
-			p.forget(pod.UID)
-			p.assign(pod, need, c)
-			p.nominated(pod, c)
-			return framework.NewPostFilterResultWithNominatedNode(c.name), fwk.NewStatus(fwk.Success)
-		}
+	if p.now().Sub(p.lastSync) >= syncPeriod {
+		p.syncInFlight(pools)
 	}
 
-	reasons := make([]string, 0, len(pools))
-	for _, pool := range pools {
-		c, reason := p.openClaim(ctx, state, pod, need, pool)
-		if c == nil {
-			reasons = append(reasons, fmt.Sprintf("nodepool %q: %s", pool.Name, reason))
-			continue
-		}
-		p.addClaim(c)
+	if r, st := p.nominatedToANodeThatTakesIt(ctx, state, pod); st != nil {
+		return r, st
+	}
+	// A retried pod keeps its claim, so its nomination never flaps.
+	if c := p.podOn[pod.UID]; c != nil && c.pods[pod.UID].sameRequests(pod) && !c.pods[pod.UID].moved {
 		p.forget(pod.UID)
-		p.assign(pod, need, c)
-		logger.V(2).Info("Opened claim", "pod", klog.KObj(pod), "claim", c.name, "nodePool", pool.Name, "options", len(c.options))
-		p.nominated(pod, c)
-		p.batch.touch()
 		return framework.NewPostFilterResultWithNominatedNode(c.name), fwk.NewStatus(fwk.Success)
+	}
+
+	d, err := p.newDecision(ctx, state, pod, pools)
+	if err != nil {
+		msg := "the pod's constraints cannot be read: " + err.Error()
+		p.remember(pod)
+		p.notProvisionable(pod, msg)
+		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, msg)
+	}
+	if why := d.readVolumes(); why != "" {
+		p.remember(pod)
+		p.notProvisionable(pod, why)
+		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, why)
+	}
+	if c := p.podOn[pod.UID]; c != nil {
+		// Moved here to make room for another pod, or resized: judged anew
+		// on the claim it is on, and decided afresh if it no longer fits.
+		p.unplace(c, pod.UID)
+		d.prepare()
+		if opts, _ := d.fits(c); opts != nil && d.filterOn(c, opts).IsSuccess() {
+			p.place(d, c, opts)
+			return p.nominate(pod, c)
+		}
+	}
+	var reasons []string
+	for {
+		d.prepare()
+		if c, options := d.packExisting(); c != nil {
+			p.place(d, c, options)
+			if c.planned {
+				p.batch.touch()
+			}
+			logger.V(4).Info("Pod packed onto claim", "pod", klog.KObj(pod), "claim", c.name, "options", len(c.options))
+			return p.nominate(pod, c)
+		}
+		if c, options := d.makeRoom(); c != nil {
+			p.place(d, c, options)
+			p.batch.touch()
+			logger.V(4).Info("Pod packed onto claim after moving pods off it", "pod", klog.KObj(pod), "claim", c.name)
+			return p.nominate(pod, c)
+		}
+		c, why := d.open()
+		if c != nil {
+			p.addClaim(c)
+			p.place(d, c, c.options)
+			p.batch.touch()
+			logger.V(2).Info("Opened claim", "pod", klog.KObj(pod), "claim", c.name, "nodePool", c.pool.Name, "options", len(c.options))
+			return p.nominate(pod, c)
+		}
+		reasons = why
+		what, ok := d.relax()
+		if !ok {
+			break
+		}
+		logger.V(4).Info("Relaxing a preference", "pod", klog.KObj(pod), "relaxed", what)
 	}
 	msg := "no NodePool can provision the pod"
 	if len(pools) == 0 {
@@ -76,140 +138,50 @@ func (p *Provisioner) PostFilter(ctx context.Context, state fwk.CycleState, pod 
 	return nil, fwk.NewStatus(fwk.Unschedulable, msg)
 }
 
-// candidateClaims orders the claims a pod may pack onto: the one it is
-// already nominated to (so a retried pod keeps its place and never flaps),
-// then in-flight claims (capacity already being bought), then planned ones,
-// oldest first.
-func (p *Provisioner) candidateClaims(pod *v1.Pod) []*claim {
-	out := make([]*claim, 0, len(p.claims))
-	own := p.claims[pod.Status.NominatedNodeName]
-	if own != nil {
-		out = append(out, own)
+// nominatedToANodeThatTakesIt handles a pod nominated to a node that
+// exists (its claim's node has joined) and that the Filter plugins accept
+// it on by itself. The scheduler counts every pod nominated to a node when
+// it judges one of them there, so pods packed onto one claim can keep each
+// other out: two pods of a zone spread with maxSkew 1 on one node each see
+// the other in their zone while no pod has bound in the next zone yet, and
+// neither binds. Such a pod gives up its nomination - the node is there
+// and will take it - and is retried at once; it gets no new node.
+func (p *Provisioner) nominatedToANodeThatTakesIt(ctx context.Context, state fwk.CycleState, pod *v1.Pod) (*fwk.PostFilterResult, *fwk.Status) {
+	name := pod.Status.NominatedNodeName
+	lister := p.handle.SnapshotSharedLister()
+	if name == "" || lister == nil {
+		return nil, nil
 	}
-	rest := make([]*claim, 0, len(p.claims))
-	for _, c := range p.claims {
-		if c != own {
-			rest = append(rest, c)
-		}
+	ni, err := lister.NodeInfos().Get(name)
+	if err != nil || ni.Node() == nil || !p.handle.RunFilterPlugins(ctx, state, pod, ni).IsSuccess() {
+		return nil, nil
 	}
-	sort.Slice(rest, func(i, j int) bool {
-		if rest[i].planned != rest[j].planned {
-			return !rest[i].planned
-		}
-		if !rest[i].opened.Equal(rest[j].opened) {
-			return rest[i].opened.Before(rest[j].opened)
-		}
-		return rest[i].name < rest[j].name
-	})
-	return append(out, rest...)
+	p.waiting[pod.UID] = pod
+	p.poolsChanged = true
+	klog.FromContext(ctx).V(2).Info("Node takes the pod but for the pods nominated beside it; clearing its nomination", "pod", klog.KObj(pod), "node", name)
+	clear := &fwk.PostFilterResult{NominatingInfo: &fwk.NominatingInfo{NominatingMode: fwk.ModeOverride}}
+	return clear, fwk.NewStatus(fwk.Unschedulable, "node "+name+" takes the pod but for the pods nominated to it; the nomination is cleared so the scheduler places them one by one")
 }
 
-// tryClaim reports whether the pod packs onto c, and narrows a planned
-// claim's options to those that hold everything on it.
-func (p *Provisioner) tryClaim(ctx context.Context, state fwk.CycleState, pod *v1.Pod, need *framework.Resource, c *claim) bool {
-	if !tolerates(pod, c.pool.Taints) {
-		return false
+// nominate answers the scheduler with the claim's node name, and records
+// an event on the pod the first time it is nominated there.
+func (p *Provisioner) nominate(pod *v1.Pod, c *claim) (*fwk.PostFilterResult, *fwk.Status) {
+	p.forget(pod.UID)
+	if pod.Status.NominatedNodeName != c.name {
+		p.handle.EventRecorder().Eventf(pod, nil, v1.EventTypeNormal, "Nominated", "Provisioning",
+			"Pod should schedule on node %s (nodeclaim %s, nodepool %s)", c.name, c.name, c.pool.Name)
 	}
-	used := c.requests(pod.UID)
-	packing.Add(used, need)
-	if !packing.Fits(used, c.max) {
-		return false
-	}
-	options := packing.WithRoomFor(packing.AdmittingPod(c.options, pod), used)
-	if len(options) == 0 || (!c.planned && len(options) != len(c.options)) {
-		// A created claim cannot narrow: every option it may launch as must hold the pod.
-		return false
-	}
-	if c.planned {
-		if options = pin(options, topologyKeys(pod)); c.pool.MinValues.Unmet(options) != "" {
-			return false // the claim would lose the choice minValues keeps
-		}
-	}
-	if st := p.handle.RunFilterPluginsWithNominatedPods(ctx, state, pod, packing.NodeInfo(c.name, c.pool, options)); !st.IsSuccess() {
-		return false
-	}
-	if c.planned {
-		c.narrow(options)
-		p.batch.touch()
-	}
-	return true
+	return framework.NewPostFilterResultWithNominatedNode(c.name), fwk.NewStatus(fwk.Success)
 }
 
-// openClaim opens a new planned claim on pool for the pod, or says which of
-// the pool's constraints ruled the pod out.
-func (p *Provisioner) openClaim(ctx context.Context, state fwk.CycleState, pod *v1.Pod, need *framework.Resource, pool *packing.Pool) (*claim, string) {
-	if pool.Unavailable != "" {
-		return nil, pool.Unavailable
-	}
-	if pool.Static {
-		return nil, "it is a static NodePool: spec.replicas fixes its node count"
-	}
-	if taint, ok := untolerated(pod, pool.Taints); ok {
-		return nil, fmt.Sprintf("the pod does not tolerate taint %s", taint.ToString())
-	}
-	options := packing.AdmittingPod(pool.Options, pod)
-	if len(options) == 0 {
-		return nil, fmt.Sprintf("none of its %d instance offerings satisfies the pod's node selector and required node affinity", len(pool.Options))
-	}
-	used := packing.Sum(pool.DaemonRequests, need)
-	if options = packing.WithRoomFor(options, used); len(options) == 0 {
-		return nil, fmt.Sprintf("no instance type has room for the pod's requests plus daemonset overhead (%s)", describe(used))
-	}
-	if options = packing.WithinLimits(options, p.remaining(pool)); len(options) == 0 {
-		return nil, "its limits leave no room for another node"
-	}
-	if why := pool.MinValues.Unmet(options); why != "" {
-		return nil, "the offerings left for the pod cannot meet minValues: " + why
-	}
-	name := p.newClaimName(pool.Name)
-	if st := p.handle.RunFilterPluginsWithNominatedPods(ctx, state, pod, packing.NodeInfo(name, pool, options)); !st.IsSuccess() {
-		return nil, fmt.Sprintf("%s rejects its nodes: %s", st.Plugin(), strings.Join(st.Reasons(), ", "))
-	}
-	options = pin(options, topologyKeys(pod))
-	if why := pool.MinValues.Unmet(options); why != "" {
-		return nil, "the offerings in the pod's topology domain cannot meet minValues: " + why
-	}
-	return newClaim(name, pool, options, true, p.now()), ""
+// notProvisionable tells the pod's owner why no NodePool admits it.
+func (p *Provisioner) notProvisionable(pod *v1.Pod, msg string) {
+	p.handle.EventRecorder().Eventf(pod, nil, v1.EventTypeWarning, "FailedProvisioning", "Provisioning", "%s", msg)
 }
 
-// remaining is the pool's remaining limits less what its planned claims
-// will take (at least the smallest option each).
-func (p *state) remaining(pool *packing.Pool) v1.ResourceList {
-	if pool.Remaining == nil {
-		return nil
-	}
-	left := pool.Remaining.DeepCopy()
-	for _, c := range p.claims {
-		if !c.planned || c.pool.Name != pool.Name {
-			continue
-		}
-		for name, q := range packing.MinCapacity(c.options) {
-			if l, ok := left[name]; ok {
-				l.Sub(q)
-				left[name] = l
-			}
-		}
-	}
-	return left
-}
-
-func tolerates(pod *v1.Pod, taints []v1.Taint) bool {
-	_, untol := untolerated(pod, taints)
-	return !untol
-}
-
-func untolerated(pod *v1.Pod, taints []v1.Taint) (v1.Taint, bool) {
-	return v1helper.FindMatchingUntoleratedTaint(klog.Background(), taints, pod.Spec.Tolerations, func(t *v1.Taint) bool {
-		return t.Effect == v1.TaintEffectNoSchedule || t.Effect == v1.TaintEffectNoExecute
-	}, false)
-}
-
-func describe(r *framework.Resource) string {
-	list := packing.ResourceList(r)
-	parts := make([]string, 0, len(list))
-	for _, n := range slices.Sorted(maps.Keys(list)) {
-		q := list[n]
-		parts = append(parts, string(n)+"="+q.String())
-	}
-	return strings.Join(parts, ", ")
+// sameRequests reports whether the pod still asks what it asked when it
+// was placed (an in-place resize makes it a new decision).
+func (m *member) sameRequests(pod *v1.Pod) bool {
+	r := packing.PodRequests(pod)
+	return r.MilliCPU == m.requests.MilliCPU && r.Memory == m.requests.Memory && r.EphemeralStorage == m.requests.EphemeralStorage
 }

@@ -49,26 +49,13 @@ func (p *state) pruneWaiting() {
 	}
 }
 
-// dropClaim removes a claim and queues its pods for another attempt.
-func (p *state) dropClaim(name string) {
-	if c := p.claims[name]; c != nil {
-		for uid := range c.pods {
-			delete(p.podClaim, uid)
-		}
-	}
-	delete(p.claims, name)
-	for _, pi := range p.nominator.NominatedPodsForNode(name) {
-		p.waiting[pi.GetPod().UID] = pi.GetPod()
-	}
-	p.poolsChanged = true
-}
-
 // requeueLoop activates the waiting pods whenever the pools' state changed
 // or a claim was dropped.
 func (p *state) requeueLoop(ctx context.Context, activator fwk.PodActivator) {
 	ticker := time.NewTicker(requeuePeriod)
 	defer ticker.Stop()
 	last := ""
+	var lastRoom map[string]v1.ResourceList
 	for {
 		select {
 		case <-ctx.Done():
@@ -79,10 +66,11 @@ func (p *state) requeueLoop(ctx context.Context, activator fwk.PodActivator) {
 		fp := poolsFingerprint(pools)
 		p.mu.Lock()
 		p.syncInFlight(pools)
-		p.reconcileAll()
 		p.pruneWaiting()
-		changed := fp != last || p.poolsChanged
+		room := poolsRoom(pools)
+		changed := fp != last || p.poolsChanged || roomGrew(lastRoom, room)
 		p.poolsChanged = false
+		lastRoom = room
 		var pods map[string]*v1.Pod
 		if changed && len(p.waiting) > 0 {
 			pods = make(map[string]*v1.Pod, len(p.waiting))
@@ -101,11 +89,54 @@ func (p *state) requeueLoop(ctx context.Context, activator fwk.PodActivator) {
 }
 
 // poolsFingerprint changes whenever a pool appears, goes, or changes
-// whether and how much it can provision.
+// whether and how much it can provision (its Version follows its
+// NodePool, class, overlays and DaemonSets).
 func poolsFingerprint(pools []*packing.Pool) string {
 	var b strings.Builder
 	for _, pool := range pools {
-		fmt.Fprintf(&b, "%s/%d/%s;", pool.Name, len(pool.Options), pool.Unavailable)
+		fmt.Fprintf(&b, "%s/%d/%s/%s;", pool.Name, len(pool.Options), pool.Unavailable, pool.Version)
 	}
 	return b.String()
+}
+
+// poolsRoom is each pool's remaining limits; a pool without limits has a
+// nil entry.
+func poolsRoom(pools []*packing.Pool) map[string]v1.ResourceList {
+	out := make(map[string]v1.ResourceList, len(pools))
+	for _, pool := range pools {
+		out[pool.Name] = pool.Remaining
+	}
+	return out
+}
+
+// roomGrew reports whether some pool may now launch more than before: its
+// limits were raised or removed, or claims holding them went away. Pods
+// held back by limits are retried then, not on every new claim.
+func roomGrew(before, now map[string]v1.ResourceList) bool {
+	if before == nil {
+		return false
+	}
+	for name, left := range now {
+		prev, known := before[name]
+		if !known {
+			continue // a new pool changes the fingerprint
+		}
+		if left == nil {
+			if prev != nil {
+				return true
+			}
+			continue
+		}
+		for res, q := range left {
+			if p, ok := prev[res]; !ok || q.Cmp(p) > 0 {
+				return true
+			}
+		}
+		for res := range prev {
+			if _, ok := left[res]; !ok {
+				return true // that limit was removed
+			}
+		}
+	}
+	return false
 }

@@ -65,7 +65,7 @@ func startStack(t *testing.T) *stack {
 		Bootstrap:               config.BootstrapArgs{TokenTTL: metav1.Duration{Duration: 30 * time.Minute}},
 	}
 	env.StartScheduler(t, api.Config, Name, func(ctx context.Context, _ runtime.Object, h fwk.Handle) (fwk.Plugin, error) {
-		st, err := build(ctx, args, h, "")
+		st, err := build(ctx, args, h, "", nil)
 		if err != nil {
 			return nil, err
 		}

@@ -16,9 +16,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	sandboxjoin "github.com/fleet-scheduler/fleet-scheduler/hack/sandbox/join"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap/bootstraptest"
-	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap/joincheck"
 	"github.com/fleet-scheduler/fleet-scheduler/test/env"
 )
 
@@ -63,7 +63,7 @@ func TestJoinWithKubeadmDiscovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := minted.Revoke(ctx, "node-revoked"); err != nil {
+	if err := minted.Revoke(ctx, []string{revoked.TokenID()}); err != nil {
 		t.Fatal(err)
 	}
 	// Stand in for kube-controller-manager's bootstrap signer.
@@ -144,7 +144,7 @@ func TestJoinWithKubeadmDiscovery(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			join, err := bootstrap.ParseJoin(userData)
+			join, err := sandboxjoin.ParseJoin(userData)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,7 +153,7 @@ func TestJoinWithKubeadmDiscovery(t *testing.T) {
 				timeout = 30 * time.Second
 			}
 			start := time.Now()
-			kubeconfig, err := joincheck.Discover(ctx, join, timeout)
+			kubeconfig, err := sandboxjoin.Discover(ctx, join, timeout)
 			t.Logf("discovery took %s", time.Since(start).Round(time.Millisecond))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -203,10 +203,16 @@ func TestJoinWithKubeadmDiscovery(t *testing.T) {
 			t.Fatal(err)
 		}
 		kube := kubernetes.NewForConfigOrDie(&rest.Config{Host: c.Server, BearerToken: creds.Token, TLSClientConfig: rest.TLSClientConfig{CAData: c.CAData}})
-		if _, err := kube.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{}); err != nil {
-			t.Fatalf("before Revoke: %v", err)
+		// The apiserver knows a new token once its Secret cache has it.
+		var authErr error
+		_ = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			_, authErr = kube.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+			return authErr == nil, nil
+		})
+		if authErr != nil {
+			t.Fatalf("before Revoke: %v", authErr)
 		}
-		if err := minted.Revoke(ctx, "node-a"); err != nil {
+		if err := minted.Revoke(ctx, []string{creds.TokenID()}); err != nil {
 			t.Fatal(err)
 		}
 		err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {

@@ -1,14 +1,14 @@
 package bootstrap
 
-import "time"
+import "k8s.io/utils/clock"
 
 // Test hooks for the external test package.
 
 // SetMintedClock replaces the minted source's clock.
-func SetMintedClock(m *MintedTokenSource, now func() time.Time) { m.now = now }
+func SetMintedClock(m *MintedTokenSource, c clock.PassiveClock) { m.clock = c }
 
 // SetSSMClock replaces the SSM source's clock.
-func SetSSMClock(s *SSMTokenSource, now func() time.Time) { s.now = now }
+func SetSSMClock(s *SSMTokenSource, c clock.PassiveClock) { s.clock = c }
 
 // Paths the rendered script writes, for tests that run it in a sandbox.
 var (
@@ -17,7 +17,11 @@ var (
 	KubeletEnvDir     = kubeletEnvDir
 	KubeletEnvFileRPM = kubeletEnvFileRPM
 	KubeletEnvDirRPM  = kubeletEnvDirRPM
+	JoinConfigFile    = joinConfigFile
 )
 
-// ShellQuote exposes shellQuote.
-var ShellQuote = shellQuote
+// ShellQuote is the quoting Render uses, for strings it can quote.
+func ShellQuote(s string) string {
+	q, _ := quote(s)
+	return q
+}

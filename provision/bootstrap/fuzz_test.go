@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fleet-scheduler/fleet-scheduler/hack/sandbox/join"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap"
 )
 
@@ -25,7 +26,7 @@ func FuzzParseJoin(f *testing.F) {
 		return s
 	}())
 	f.Fuzz(func(t *testing.T, userData string) {
-		j, err := bootstrap.ParseJoin(userData)
+		j, err := join.ParseJoin(userData)
 		if err != nil {
 			return
 		}

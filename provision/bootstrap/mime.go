@@ -23,14 +23,9 @@ func userScripts(userData string) ([]string, error) {
 	if strings.TrimSpace(userData) == "" {
 		return nil, nil
 	}
-	var scripts []string
-	if looksLikeMIME(userData) {
-		var err error
-		if scripts, err = mimeScripts(userData); err != nil {
-			return nil, fmt.Errorf("EC2NodeClass userData: %w", err)
-		}
-	} else {
-		scripts = []string{userData}
+	scripts, err := Scripts(userData)
+	if err != nil {
+		return nil, fmt.Errorf("EC2NodeClass userData: %w", err)
 	}
 	for _, s := range scripts {
 		if runsKubeadmJoin(s) {
@@ -38,6 +33,15 @@ func userScripts(userData string) ([]string, error) {
 		}
 	}
 	return scripts, nil
+}
+
+// Scripts returns the shell scripts of user data: the text/x-shellscript
+// parts of a MIME document, or the user data itself.
+func Scripts(userData string) ([]string, error) {
+	if looksLikeMIME(userData) {
+		return mimeScripts(userData)
+	}
+	return []string{userData}, nil
 }
 
 func looksLikeMIME(s string) bool {
@@ -126,26 +130,4 @@ func decodePart(r io.Reader, encoding string) (string, error) {
 		return string(dec), nil
 	}
 	return "", fmt.Errorf("unsupported Content-Transfer-Encoding %q", encoding)
-}
-
-// runsKubeadmJoin reports whether a script has a `kubeadm join` command
-// (not in a comment or a heredoc body).
-func runsKubeadmJoin(script string) bool {
-	cmds, err := lexShell(script)
-	if err != nil {
-		// Not readable as shell; look for the words on uncommented lines.
-		for _, line := range strings.Split(script, "\n") {
-			line = strings.TrimSpace(line)
-			if !strings.HasPrefix(line, "#") && strings.Contains(line, "kubeadm join") {
-				return true
-			}
-		}
-		return false
-	}
-	for _, c := range cmds {
-		if _, ok := joinArgs(c.words); ok {
-			return true
-		}
-	}
-	return false
 }

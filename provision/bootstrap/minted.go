@@ -9,15 +9,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	bootstraputil "k8s.io/cluster-bootstrap/token/util"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 )
 
 const (
@@ -40,12 +41,18 @@ const (
 	AnnotationTokenNode = "bootstrap.fleet-scheduler.io/node-name"
 
 	mintAttempts = 3
+
+	// MinTokenTTL and MaxTokenTTL bound a minted token's lifetime: long
+	// enough to boot and join, and never a long-lived credential.
+	MinTokenTTL = time.Minute
+	MaxTokenTTL = time.Hour
 )
 
 // MintedConfig configures the minted token source.
 type MintedConfig struct {
-	// TTL is the token lifetime; DefaultTokenTTL when zero. Set it to the
-	// registration TTL: a node that has not joined by then never will.
+	// TTL is the token lifetime (MinTokenTTL to MaxTokenTTL);
+	// DefaultTokenTTL when zero. Set it to the registration TTL: a node
+	// that has not joined by then never will.
 	TTL time.Duration
 	// ExtraGroups are the token's auth-extra-groups; [DefaultNodeTokenGroup]
 	// when empty.
@@ -55,16 +62,18 @@ type MintedConfig struct {
 	ClusterInfo ClusterInfoOverrides
 }
 
-// MintedTokenSource creates one kubeadm-style bootstrap token Secret per
-// node in kube-system, as `kubeadm token create` would, and reuses it while
-// at least half its lifetime is left, so a retried launch does not mint
-// twice. Revoke deletes it once the node registered; expired ones are deleted
-// by kube-controller-manager's tokencleaner.
+// MintedTokenSource creates a kubeadm-style bootstrap token Secret in
+// kube-system for each launch, as `kubeadm token create` would. It never
+// reads a Secret: it needs create and delete on Secrets and nothing more.
+// The caller keeps each token's ID (its public half) on the NodeClaim and
+// Revokes the IDs by name once the node has joined or the claim is gone;
+// a token whose ID was lost (the process died between minting and
+// recording it) expires after the TTL and kube-controller-manager's token
+// cleaner deletes it.
 type MintedTokenSource struct {
 	client kubernetes.Interface
 	cfg    MintedConfig
-	now    func() time.Time
-	mu     lock
+	clock  clock.PassiveClock
 }
 
 var (
@@ -80,8 +89,8 @@ func NewMintedTokenSource(client kubernetes.Interface, cfg MintedConfig) (*Minte
 	if cfg.TTL == 0 {
 		cfg.TTL = DefaultTokenTTL
 	}
-	if cfg.TTL < time.Minute {
-		return nil, fmt.Errorf("token TTL %s is too short to boot and join; use at least 1m", cfg.TTL)
+	if cfg.TTL < MinTokenTTL || cfg.TTL > MaxTokenTTL {
+		return nil, fmt.Errorf("token TTL %s: must be between %s (to boot and join) and %s (a join token is not a long-lived credential)", cfg.TTL, MinTokenTTL, MaxTokenTTL)
 	}
 	if len(cfg.ExtraGroups) == 0 {
 		cfg.ExtraGroups = []string{DefaultNodeTokenGroup}
@@ -91,13 +100,14 @@ func NewMintedTokenSource(client kubernetes.Interface, cfg MintedConfig) (*Minte
 			return nil, err
 		}
 	}
-	return &MintedTokenSource{client: client, cfg: cfg, now: time.Now, mu: newLock()}, nil
+	return &MintedTokenSource{client: client, cfg: cfg, clock: clock.RealClock{}}, nil
 }
 
-// Credentials returns the node's token, minting one if it has none that is
-// good for at least half the TTL, and the CA hashes from cluster-info.
+// Credentials mints a token for the node and returns it with the CA
+// hashes from cluster-info. Every call mints: a retried launch reuses the
+// launch template an earlier attempt made (and so its token) instead of
+// asking again.
 func (m *MintedTokenSource) Credentials(ctx context.Context, nodeName string) (JoinCredentials, error) {
-	logger := klog.FromContext(ctx).WithValues("node", nodeName)
 	if errs := validation.IsDNS1123Subdomain(nodeName); len(errs) > 0 {
 		return JoinCredentials{}, fmt.Errorf("node name %q: %s", nodeName, strings.Join(errs, "; "))
 	}
@@ -105,37 +115,8 @@ func (m *MintedTokenSource) Credentials(ctx context.Context, nodeName string) (J
 	if err != nil {
 		return JoinCredentials{}, err
 	}
-	if err := m.mu.Lock(ctx); err != nil {
-		return JoinCredentials{}, err
-	}
-	defer m.mu.Unlock()
-
-	now := m.now()
-	existing, err := m.nodeTokens(ctx, nodeName)
-	if err != nil {
-		return JoinCredentials{}, err
-	}
-	var best *JoinCredentials
-	for i := range existing {
-		t := existing[i]
-		switch {
-		case !now.Before(t.expires):
-			// Expired: the tokencleaner would delete it too; tidy up now.
-			if err := m.deleteSecret(ctx, t.secretName); err != nil {
-				logger.V(2).Info("Could not delete an expired bootstrap token", "secret", t.secretName, "err", err)
-			}
-		case t.expires.Sub(now) >= m.cfg.TTL/2 && (best == nil || t.expires.After(best.Expires)):
-			best = &JoinCredentials{Token: t.token, Expires: t.expires}
-		}
-	}
-	if best != nil {
-		best.CACertHashes = ci.CACertHashes
-		logger.V(4).Info("Reusing the node's bootstrap token", "credentials", *best)
-		return *best, nil
-	}
-
 	for attempt := 1; ; attempt++ {
-		creds, secretName, err := m.mint(ctx, nodeName, now)
+		creds, secretName, err := m.mint(ctx, nodeName, m.clock.Now())
 		if apierrors.IsAlreadyExists(err) && attempt < mintAttempts {
 			continue // a token ID collision; draw again
 		}
@@ -143,39 +124,32 @@ func (m *MintedTokenSource) Credentials(ctx context.Context, nodeName string) (J
 			return JoinCredentials{}, fmt.Errorf("creating bootstrap token Secret %s/%s for node %s: %w", metav1.NamespaceSystem, secretName, nodeName, err)
 		}
 		creds.CACertHashes = ci.CACertHashes
-		logger.V(2).Info("Minted bootstrap token", "secret", secretName, "credentials", creds)
+		klog.FromContext(ctx).V(2).Info("Minted bootstrap token", "node", nodeName, "secret", secretName, "credentials", creds)
 		return creds, nil
 	}
 }
 
-// Revoke deletes every token minted for the node. Call it once the node has
-// registered: its kubelet has a client certificate by then.
-func (m *MintedTokenSource) Revoke(ctx context.Context, nodeName string) error {
-	if err := m.mu.Lock(ctx); err != nil {
-		return err
-	}
-	defer m.mu.Unlock()
-	tokens, err := m.nodeTokens(ctx, nodeName)
-	if err != nil {
-		return err
-	}
+// Revoke deletes the tokens with these IDs by name (bootstrap-token-<id>);
+// one already gone is no error. Call it once the node has registered (its
+// kubelet has a client certificate by then) or its claim is deleted.
+func (m *MintedTokenSource) Revoke(ctx context.Context, tokenIDs []string) error {
 	var errs []error
-	for _, t := range tokens {
-		if err := m.deleteSecret(ctx, t.secretName); err != nil {
-			errs = append(errs, fmt.Errorf("deleting bootstrap token Secret %s/%s: %w", metav1.NamespaceSystem, t.secretName, err))
+	for _, id := range tokenIDs {
+		if !bootstraputil.IsValidBootstrapTokenID(id) {
+			errs = append(errs, fmt.Errorf("%q is not a bootstrap token ID", id))
 			continue
 		}
-		klog.FromContext(ctx).V(2).Info("Revoked bootstrap token", "node", nodeName, "secret", t.secretName)
+		name := bootstraputil.BootstrapTokenSecretName(id)
+		err := m.client.CoreV1().Secrets(metav1.NamespaceSystem).Delete(ctx, name, metav1.DeleteOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			errs = append(errs, fmt.Errorf("deleting bootstrap token Secret %s/%s: %w", metav1.NamespaceSystem, name, err))
+		default:
+			klog.FromContext(ctx).V(2).Info("Revoked bootstrap token", "secret", name)
+		}
 	}
 	return errors.Join(errs...)
-}
-
-func (m *MintedTokenSource) deleteSecret(ctx context.Context, name string) error {
-	err := m.client.CoreV1().Secrets(metav1.NamespaceSystem).Delete(ctx, name, metav1.DeleteOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	return err
 }
 
 func (m *MintedTokenSource) mint(ctx context.Context, nodeName string, now time.Time) (JoinCredentials, string, error) {
@@ -204,43 +178,13 @@ func (m *MintedTokenSource) mint(ctx context.Context, nodeName string, now time.
 			bootstrapapi.BootstrapTokenDescriptionKey:      []byte(fmt.Sprintf("fleet-scheduler bootstrap token for node %s", nodeName)),
 		},
 	}
-	if _, err := m.client.CoreV1().Secrets(metav1.NamespaceSystem).Create(ctx, obj, metav1.CreateOptions{}); err != nil {
+	// The request carries the token's secret: client-go logs request
+	// bodies at high verbosity, so this one call logs nothing.
+	quiet := klog.NewContext(ctx, logr.Discard())
+	if _, err := m.client.CoreV1().Secrets(metav1.NamespaceSystem).Create(quiet, obj, metav1.CreateOptions{}); err != nil {
 		return JoinCredentials{}, name, err
 	}
 	return JoinCredentials{Token: token, Expires: expires}, name, nil
-}
-
-type nodeToken struct {
-	secretName string
-	token      string
-	expires    time.Time
-}
-
-// nodeTokens lists the tokens minted for a node. Secrets that are not
-// well-formed tokens are skipped: the apiserver would not accept them either.
-func (m *MintedTokenSource) nodeTokens(ctx context.Context, nodeName string) ([]nodeToken, error) {
-	sel := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByValue, LabelTokenNode: nodeLabelValue(nodeName)})
-	list, err := m.client.CoreV1().Secrets(metav1.NamespaceSystem).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
-	if err != nil {
-		return nil, fmt.Errorf("listing bootstrap token Secrets of node %s: %w", nodeName, err)
-	}
-	var out []nodeToken
-	for i := range list.Items {
-		s := &list.Items[i]
-		if s.Type != bootstrapapi.SecretTypeBootstrapToken || s.Annotations[AnnotationTokenNode] != nodeName || s.DeletionTimestamp != nil {
-			continue
-		}
-		token := bootstraputil.TokenFromIDAndSecret(string(s.Data[bootstrapapi.BootstrapTokenIDKey]), string(s.Data[bootstrapapi.BootstrapTokenSecretKey]))
-		if !bootstraputil.IsValidBootstrapToken(token) || s.Name != bootstraputil.BootstrapTokenSecretName(TokenID(token)) {
-			continue
-		}
-		expires, err := secretExpiration(s.Data)
-		if err != nil || expires.IsZero() {
-			continue
-		}
-		out = append(out, nodeToken{secretName: s.Name, token: token, expires: expires})
-	}
-	return out, nil
 }
 
 // nodeLabelValue is the node name when it is a valid label value, else a

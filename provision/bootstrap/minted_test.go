@@ -3,37 +3,63 @@ package bootstrap_test
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	bootstraputil "k8s.io/cluster-bootstrap/token/util"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap/bootstraptest"
 	"github.com/fleet-scheduler/fleet-scheduler/test/env"
 )
 
-// tokenSecrets returns the bootstrap token Secrets minted for a node.
-func tokenSecrets(t *testing.T, ctx context.Context, client kubernetes.Interface, nodeName string) []corev1.Secret {
+// minterClient is a client for a user that may create and delete Secrets
+// in kube-system and read cluster-info, as the shipped RBAC allows
+// fleet-scheduler, and nothing else: no Secret can be read with it.
+func minterClient(t *testing.T, ctx context.Context, c *bootstraptest.Cluster) kubernetes.Interface {
 	t.Helper()
-	list, err := client.CoreV1().Secrets(metav1.NamespaceSystem).List(ctx, metav1.ListOptions{LabelSelector: bootstrap.LabelManagedBy + "=" + bootstrap.ManagedByValue})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []corev1.Secret
-	for _, s := range list.Items {
-		if s.Annotations[bootstrap.AnnotationTokenNode] == nodeName {
-			out = append(out, s)
+	const user = "minter"
+	for _, r := range []struct {
+		ns, name string
+		rule     rbacv1.PolicyRule
+	}{
+		{metav1.NamespaceSystem, "bootstrap-tokens", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"create", "delete"}}},
+		{metav1.NamespacePublic, "cluster-info", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{"cluster-info"}, Verbs: []string{"get"}}},
+	} {
+		role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: r.name, Namespace: r.ns}, Rules: []rbacv1.PolicyRule{r.rule}}
+		if _, err := c.Client.RbacV1().Roles(r.ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: r.name, Namespace: r.ns},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: r.name},
+			Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: user}}}
+		if _, err := c.Client.RbacV1().RoleBindings(r.ns).Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
 		}
 	}
-	return out
+	for _, verb := range []string{"get", "list", "watch"} {
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: user,
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: verb, Resource: "secrets", Namespace: metav1.NamespaceSystem}}}
+		got, err := c.Client.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
+		if err != nil || got.Status.Allowed {
+			t.Fatalf("the minter may %s Secrets (%v)", verb, err)
+		}
+	}
+	cfg := rest.CopyConfig(c.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
+	return kubernetes.NewForConfigOrDie(cfg)
 }
 
+// TestMintedTokenSource mints and revokes as a user that can read no
+// Secret: creating and deleting by name is all it takes.
 func TestMintedTokenSource(t *testing.T) {
 	c := bootstraptest.StartCluster(t)
 	var logs syncBuffer
@@ -41,12 +67,11 @@ func TestMintedTokenSource(t *testing.T) {
 	var secrets []string // every secret minted, to look for in the logs
 
 	now := time.Now().Truncate(time.Second) // whole seconds, like the Secret's expiration
-	clock := func() time.Time { return now }
-	m, err := bootstrap.NewMintedTokenSource(c.Client, bootstrap.MintedConfig{})
+	m, err := bootstrap.NewMintedTokenSource(minterClient(t, ctx, c), bootstrap.MintedConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bootstrap.SetMintedClock(m, clock)
+	bootstrap.SetMintedClock(m, clocktesting.NewFakePassiveClock(now))
 	get := func(t *testing.T, node string) bootstrap.JoinCredentials {
 		t.Helper()
 		creds, err := m.Credentials(ctx, node)
@@ -55,6 +80,14 @@ func TestMintedTokenSource(t *testing.T) {
 		}
 		secrets = append(secrets, strings.TrimPrefix(creds.Token, creds.TokenID()+"."))
 		return creds
+	}
+	exists := func(t *testing.T, id string) bool {
+		t.Helper()
+		_, err := c.Client.CoreV1().Secrets(metav1.NamespaceSystem).Get(ctx, "bootstrap-token-"+id, metav1.GetOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			t.Fatal(err)
+		}
+		return err == nil
 	}
 
 	t.Run("mints a kubeadm-style token", func(t *testing.T) {
@@ -91,87 +124,44 @@ func TestMintedTokenSource(t *testing.T) {
 		}
 	})
 
-	t.Run("a retry for the same node reuses its token; another node gets its own", func(t *testing.T) {
+	t.Run("every call mints its own token", func(t *testing.T) {
 		a1, a2 := get(t, "node-b"), get(t, "node-b")
-		if a1.Token != a2.Token || !a1.Expires.Equal(a2.Expires) {
-			t.Errorf("second call minted again: %s then %s", a1, a2)
+		if a1.Token == a2.Token || a1.TokenID() == a2.TokenID() {
+			t.Errorf("two calls gave the same token %s", a1)
 		}
-		if other := get(t, "node-c"); other.Token == a1.Token {
-			t.Error("two nodes share a token")
-		}
-		if n := len(tokenSecrets(t, ctx, c.Client, "node-b")); n != 1 {
-			t.Errorf("node-b has %d token Secrets, want 1", n)
-		}
-	})
-
-	t.Run("a burst of launches for one node mints once", func(t *testing.T) {
-		var wg sync.WaitGroup
-		tokens := make([]string, 20)
-		for i := range tokens {
-			wg.Go(func() {
-				creds, err := m.Credentials(ctx, "node-burst")
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				tokens[i] = creds.Token
-			})
-		}
-		wg.Wait()
-		for _, tok := range tokens[1:] {
-			if tok != tokens[0] {
-				t.Fatal("the burst got different tokens")
-			}
-		}
-		if n := len(tokenSecrets(t, ctx, c.Client, "node-burst")); n != 1 {
-			t.Errorf("node-burst has %d token Secrets, want 1", n)
-		}
-	})
-
-	t.Run("mints anew when less than half the TTL is left and tidies expired ones", func(t *testing.T) {
-		first := get(t, "node-d")
-		now = now.Add(bootstrap.DefaultTokenTTL/2 + time.Second)
-		second := get(t, "node-d")
-		if second.Token == first.Token {
-			t.Fatal("reused a token with less than half its TTL left")
-		}
-		if n := len(tokenSecrets(t, ctx, c.Client, "node-d")); n != 2 {
-			t.Errorf("node-d has %d token Secrets, want 2 (the old one is still valid)", n)
-		}
-		now = first.Expires.Add(time.Second)
-		if third := get(t, "node-d"); third.Token != second.Token {
-			t.Error("did not reuse the fresh token")
-		}
-		left := tokenSecrets(t, ctx, c.Client, "node-d")
-		if len(left) != 1 || left[0].Name != "bootstrap-token-"+second.TokenID() {
-			t.Errorf("after the first token expired, node-d has %d Secrets, want only the second", len(left))
+		if !exists(t, a1.TokenID()) || !exists(t, a2.TokenID()) {
+			t.Error("a minted token has no Secret")
 		}
 	})
 
 	t.Run("node names longer than a label value", func(t *testing.T) {
 		long := strings.Repeat("n", 70) + ".ap-northeast-2.compute.internal"
-		a, b := get(t, long), get(t, long)
-		if a.Token != b.Token {
-			t.Error("long node name: minted twice")
-		}
-		if s := tokenSecrets(t, ctx, c.Client, long); len(s) != 1 || !strings.HasPrefix(s[0].Labels[bootstrap.LabelTokenNode], "sha256-") {
-			t.Errorf("long node name: %d Secrets, label %v", len(s), s)
+		creds := get(t, long)
+		s, err := c.Client.CoreV1().Secrets(metav1.NamespaceSystem).Get(ctx, "bootstrap-token-"+creds.TokenID(), metav1.GetOptions{})
+		if err != nil || !strings.HasPrefix(s.Labels[bootstrap.LabelTokenNode], "sha256-") || s.Annotations[bootstrap.AnnotationTokenNode] != long {
+			t.Errorf("long node name: %v %v", s, err)
 		}
 	})
 
-	t.Run("revoke deletes the node's tokens only", func(t *testing.T) {
-		get(t, "node-e")
-		if err := m.Revoke(ctx, "node-e"); err != nil {
+	t.Run("revoke deletes the named tokens only", func(t *testing.T) {
+		e1, e2, keep := get(t, "node-e"), get(t, "node-e"), get(t, "node-f")
+		if err := m.Revoke(ctx, []string{e1.TokenID(), e2.TokenID()}); err != nil {
 			t.Fatal(err)
 		}
-		if n := len(tokenSecrets(t, ctx, c.Client, "node-e")); n != 0 {
-			t.Errorf("node-e still has %d token Secrets", n)
+		if exists(t, e1.TokenID()) || exists(t, e2.TokenID()) {
+			t.Error("a revoked token's Secret is still there")
 		}
-		if n := len(tokenSecrets(t, ctx, c.Client, "node-b")); n != 1 {
-			t.Errorf("revoking node-e touched node-b: %d Secrets", n)
+		if !exists(t, keep.TokenID()) {
+			t.Error("revoking node-e's tokens took node-f's")
 		}
-		if err := m.Revoke(ctx, "node-e"); err != nil {
-			t.Errorf("second Revoke: %v", err)
+		if err := m.Revoke(ctx, []string{e1.TokenID()}); err != nil {
+			t.Errorf("revoking a token already gone: %v", err)
+		}
+		if err := m.Revoke(ctx, []string{"NOT-AN-ID", keep.TokenID()}); err == nil || !strings.Contains(err.Error(), "not a bootstrap token ID") {
+			t.Errorf("an invalid ID: %v", err)
+		}
+		if exists(t, keep.TokenID()) {
+			t.Error("the valid ID beside an invalid one was not revoked")
 		}
 	})
 
@@ -179,8 +169,13 @@ func TestMintedTokenSource(t *testing.T) {
 		if _, err := m.Credentials(ctx, "Not_A_Node"); err == nil || !strings.Contains(err.Error(), "node name") {
 			t.Errorf("invalid node name: %v", err)
 		}
-		if _, err := bootstrap.NewMintedTokenSource(c.Client, bootstrap.MintedConfig{TTL: time.Second}); err == nil {
-			t.Error("a 1s TTL was accepted")
+		for _, ttl := range []time.Duration{time.Second, time.Hour + time.Second, 24 * time.Hour} {
+			if _, err := bootstrap.NewMintedTokenSource(c.Client, bootstrap.MintedConfig{TTL: ttl}); err == nil {
+				t.Errorf("a %s TTL was accepted", ttl)
+			}
+		}
+		if _, err := bootstrap.NewMintedTokenSource(c.Client, bootstrap.MintedConfig{TTL: time.Hour}); err != nil {
+			t.Errorf("a 1h TTL: %v", err)
 		}
 		if _, err := bootstrap.NewMintedTokenSource(c.Client, bootstrap.MintedConfig{ExtraGroups: []string{"system:masters"}}); err == nil {
 			t.Error("a non-bootstrap group was accepted")
@@ -192,8 +187,24 @@ func TestMintedTokenSource(t *testing.T) {
 			t.Fatalf("the logs carry a token secret:\n%s", logs.String())
 		}
 	}
-	if !strings.Contains(logs.String(), "Minted bootstrap token") {
-		t.Errorf("nothing was logged:\n%s", logs.String())
+	if !strings.Contains(logs.String(), "Minted bootstrap token") || !strings.Contains(logs.String(), "Revoked bootstrap token") {
+		t.Errorf("minting and revoking were not logged:\n%s", logs.String())
+	}
+}
+
+func TestTokenIDsAnnotation(t *testing.T) {
+	a := bootstrap.WithTokenID(nil, "abcdef")
+	a = bootstrap.WithTokenID(a, "ghijkl")
+	a = bootstrap.WithTokenID(a, "abcdef")
+	a = bootstrap.WithTokenID(a, "")
+	if got := a[bootstrap.AnnotationTokenIDs]; got != "abcdef,ghijkl" {
+		t.Errorf("annotation %q, want abcdef,ghijkl", got)
+	}
+	if got := bootstrap.TokenIDs(map[string]string{bootstrap.AnnotationTokenIDs: " abcdef, ,ghijkl,abcdef"}); strings.Join(got, ",") != "abcdef,ghijkl" {
+		t.Errorf("TokenIDs = %v", got)
+	}
+	if got := bootstrap.TokenIDs(nil); got != nil {
+		t.Errorf("TokenIDs(nil) = %v", got)
 	}
 }
 

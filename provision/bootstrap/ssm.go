@@ -2,7 +2,6 @@ package bootstrap
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,12 +10,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	bootstraputil "k8s.io/cluster-bootstrap/token/util"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 )
 
 // Defaults for the SSM token source.
@@ -52,10 +50,11 @@ type SSMConfig struct {
 	// CacheTTL is how long values are reused; DefaultSSMCacheTTL when zero,
 	// no caching when negative.
 	CacheTTL time.Duration
-	// Client, when set, is used to check that the token exists in the
-	// cluster (Secret kube-system/bootstrap-token-<id>), matches, and has not
-	// expired - the usual reason a runbook-style join fails - and to fill in
-	// Expires. Without permission to read the Secret the check is skipped.
+	// Client, when set, is used to check, with a TokenReview, that the API
+	// server accepts the token as a bootstrap token (an expired or deleted
+	// token is the usual reason a runbook-style join fails), and in
+	// kube-public/cluster-info that it signs discovery and that the CA
+	// hashes pin its CA. No Secret is read; Expires stays unknown.
 	Client kubernetes.Interface
 	// ClusterInfo overrides the CA used when CACertHashParameter is empty.
 	ClusterInfo ClusterInfoOverrides
@@ -64,9 +63,9 @@ type SSMConfig struct {
 // SSMTokenSource reads the join credentials from SSM Parameter Store. Every
 // node gets the same token; the source does not own it, so it has no Revoke.
 type SSMTokenSource struct {
-	api SSMGetParameterAPI
-	cfg SSMConfig
-	now func() time.Time
+	api   SSMGetParameterAPI
+	cfg   SSMConfig
+	clock clock.PassiveClock
 
 	mu        lock
 	creds     JoinCredentials
@@ -90,7 +89,7 @@ func NewSSMTokenSource(api SSMGetParameterAPI, cfg SSMConfig) (*SSMTokenSource, 
 	if cfg.CacheTTL == 0 {
 		cfg.CacheTTL = DefaultSSMCacheTTL
 	}
-	return &SSMTokenSource{api: api, cfg: cfg, now: time.Now, mu: newLock()}, nil
+	return &SSMTokenSource{api: api, cfg: cfg, clock: clock.RealClock{}, mu: newLock()}, nil
 }
 
 // Credentials returns the token and CA hashes from SSM, reusing a recent read.
@@ -99,7 +98,7 @@ func (s *SSMTokenSource) Credentials(ctx context.Context, nodeName string) (Join
 		return JoinCredentials{}, err
 	}
 	defer s.mu.Unlock()
-	now := s.now()
+	now := s.clock.Now()
 	if !s.fetchedAt.IsZero() {
 		age := now.Sub(s.fetchedAt)
 		if s.err == nil && age < s.cfg.CacheTTL && (s.creds.Expires.IsZero() || now.Before(s.creds.Expires)) {
@@ -135,7 +134,9 @@ func (s *SSMTokenSource) fetch(ctx context.Context) (JoinCredentials, error) {
 		return JoinCredentials{}, err
 	}
 	if !bootstraputil.IsValidBootstrapToken(token) {
-		return JoinCredentials{}, fmt.Errorf("SSM parameter %q does not hold a valid bootstrap token (want [a-z0-9]{6}.[a-z0-9]{16}, as `kubeadm token create` prints)", s.cfg.TokenParameter)
+		return JoinCredentials{}, &CredentialsError{Parameter: s.cfg.TokenParameter, Reason: ReasonTokenMalformed, Message: fmt.Sprintf(
+			"SSM parameter %q does not hold a valid bootstrap token (want [a-z0-9]{6}.[a-z0-9]{16}, as `kubeadm token create` prints); %s",
+			s.cfg.TokenParameter, renewHint(s.cfg.TokenParameter))}
 	}
 	creds := JoinCredentials{Token: token}
 
@@ -149,10 +150,12 @@ func (s *SSMTokenSource) fetch(ctx context.Context) (JoinCredentials, error) {
 			hashes = append(hashes, h)
 		}
 		if len(hashes) == 0 {
-			return JoinCredentials{}, fmt.Errorf("SSM parameter %q holds no CA cert hash", s.cfg.CACertHashParameter)
+			return JoinCredentials{}, &CredentialsError{Parameter: s.cfg.CACertHashParameter, Reason: ReasonCACertHashMalformed,
+				Message: fmt.Sprintf("SSM parameter %q holds no CA cert hash", s.cfg.CACertHashParameter)}
 		}
 		if creds.CACertHashes, err = normalizeCACertHashes(hashes); err != nil {
-			return JoinCredentials{}, fmt.Errorf("SSM parameter %q: %w", s.cfg.CACertHashParameter, err)
+			return JoinCredentials{}, &CredentialsError{Parameter: s.cfg.CACertHashParameter, Reason: ReasonCACertHashMalformed,
+				Message: fmt.Sprintf("SSM parameter %q: %v", s.cfg.CACertHashParameter, err)}
 		}
 	} else {
 		ci, err := DiscoverClusterInfo(ctx, s.cfg.Client, s.cfg.ClusterInfo)
@@ -163,8 +166,8 @@ func (s *SSMTokenSource) fetch(ctx context.Context) (JoinCredentials, error) {
 	}
 
 	if s.cfg.Client != nil {
-		if creds.Expires, err = checkTokenInCluster(ctx, s.cfg.Client, token, s.now()); err != nil {
-			return JoinCredentials{}, fmt.Errorf("bootstrap token %s from SSM parameter %q: %w", RedactToken(token), s.cfg.TokenParameter, err)
+		if err := review(ctx, s.cfg.Client, creds, s.cfg.TokenParameter, s.cfg.CACertHashParameter); err != nil {
+			return JoinCredentials{}, err
 		}
 	}
 	return creds, nil
@@ -175,52 +178,18 @@ func (s *SSMTokenSource) fetch(ctx context.Context) (JoinCredentials, error) {
 func (s *SSMTokenSource) getParameter(ctx context.Context, name string) (string, error) {
 	out, err := s.api.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name), WithDecryption: aws.Bool(true)})
 	var notFound *ssmtypes.ParameterNotFound
+	unreadable := func(format string, args ...any) error {
+		return &CredentialsError{Parameter: name, Reason: ReasonParameterUnreadable, Message: fmt.Sprintf(format, args...)}
+	}
 	switch {
 	case errors.As(err, &notFound):
-		return "", fmt.Errorf("SSM parameter %q not found", name)
+		return "", unreadable("SSM parameter %q not found; store the join token there as the runbook does (aws ssm put-parameter --name %s ... --overwrite)", name, name)
 	case err != nil:
 		return "", fmt.Errorf("reading SSM parameter %q: %w", name, err)
 	case out.Parameter == nil || aws.ToString(out.Parameter.Value) == "":
-		return "", fmt.Errorf("SSM parameter %q is empty", name)
+		return "", unreadable("SSM parameter %q is empty", name)
 	}
 	return strings.TrimSpace(aws.ToString(out.Parameter.Value)), nil
-}
-
-// checkTokenInCluster looks at the token's Secret the way the apiserver's
-// bootstrap token authenticator does and returns its expiry. A caller
-// without permission to read Secrets gets no check and a zero time.
-func checkTokenInCluster(ctx context.Context, client kubernetes.Interface, token string, now time.Time) (time.Time, error) {
-	id, secret, _ := strings.Cut(token, ".")
-	name := bootstraputil.BootstrapTokenSecretName(id)
-	sec, err := client.CoreV1().Secrets(metav1.NamespaceSystem).Get(ctx, name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		return time.Time{}, fmt.Errorf("no Secret %s/%s in the cluster: the token expired or was deleted; run `kubeadm token create` and update the parameter", metav1.NamespaceSystem, name)
-	case apierrors.IsForbidden(err):
-		klog.FromContext(ctx).V(2).Info("Not allowed to read the bootstrap token Secret; skipping the check", "secret", name)
-		return time.Time{}, nil
-	case err != nil:
-		return time.Time{}, fmt.Errorf("reading Secret %s/%s: %w", metav1.NamespaceSystem, name, err)
-	}
-	if sec.Type != bootstrapapi.SecretTypeBootstrapToken {
-		return time.Time{}, fmt.Errorf("Secret %s/%s has type %q, not %q", metav1.NamespaceSystem, name, sec.Type, bootstrapapi.SecretTypeBootstrapToken)
-	}
-	if subtle.ConstantTimeCompare(sec.Data[bootstrapapi.BootstrapTokenSecretKey], []byte(secret)) != 1 {
-		return time.Time{}, fmt.Errorf("the secret does not match Secret %s/%s", metav1.NamespaceSystem, name)
-	}
-	for _, usage := range []string{bootstrapapi.BootstrapTokenUsageAuthentication, bootstrapapi.BootstrapTokenUsageSigningKey} {
-		if string(sec.Data[usage]) != "true" {
-			return time.Time{}, fmt.Errorf("Secret %s/%s does not allow %s, which kubeadm join needs", metav1.NamespaceSystem, name, usage)
-		}
-	}
-	expires, err := secretExpiration(sec.Data)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("Secret %s/%s: %w", metav1.NamespaceSystem, name, err)
-	}
-	if !expires.IsZero() && !now.Before(expires) {
-		return time.Time{}, fmt.Errorf("expired at %s (Secret %s/%s); run `kubeadm token create` and update the parameter", expires.UTC().Format(time.RFC3339), metav1.NamespaceSystem, name)
-	}
-	return expires, nil
 }
 
 // secretExpiration parses the optional RFC3339 expiration of a token Secret.

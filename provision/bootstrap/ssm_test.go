@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap/bootstraptest"
@@ -44,6 +45,19 @@ func putParameter(t *testing.T, ctx context.Context, client *ssm.Client, name, v
 	}
 }
 
+// unsign removes a token's signature from cluster-info.
+func unsign(t *testing.T, ctx context.Context, c *bootstraptest.Cluster, id string) {
+	t.Helper()
+	cm, err := c.Client.CoreV1().ConfigMaps(metav1.NamespacePublic).Get(ctx, bootstrapapi.ConfigMapClusterInfo, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(cm.Data, bootstrapapi.JWSSignatureKeyPrefix+id)
+	if _, err := c.Client.CoreV1().ConfigMaps(metav1.NamespacePublic).Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // putTokenSecret writes a bootstrap token Secret as `kubeadm token create` would.
 func putTokenSecret(t *testing.T, ctx context.Context, c *bootstraptest.Cluster, id, secret string, expires time.Time) {
 	t.Helper()
@@ -71,12 +85,22 @@ func TestSSMTokenSource(t *testing.T) {
 	ctx := logContext(t, &logs)
 	client := ssm.NewFromConfig(moto.AWSConfig())
 
+	// The fixtures are written without the logging context: client-go
+	// logs request bodies at this verbosity, and these carry secrets.
+	fixtures := context.Background()
 	expires := time.Now().Add(24 * time.Hour).UTC().Truncate(time.Second)
-	putTokenSecret(t, ctx, c, "seedab", "seedsecret000001", expires)
-	putTokenSecret(t, ctx, c, "expird", "expiredsecret001", time.Now().Add(-time.Hour))
+	putTokenSecret(t, fixtures, c, "seedab", "seedsecret000001", expires)
+	putTokenSecret(t, fixtures, c, "expird", "expiredsecret001", time.Now().Add(-time.Hour))
+	putTokenSecret(t, fixtures, c, "nosign", "nosigningsecret1", expires)
+	if err := c.SignClusterInfo(fixtures); err != nil {
+		t.Fatal(err)
+	}
+	// nosign may authenticate but not sign discovery: drop its signature
+	// as the bootstrap signer would never have made it.
+	unsign(t, fixtures, c, "nosign")
 	hashHex := strings.TrimPrefix(c.CACertHashes[0], "sha256:")
 	// Values that look like secrets and must never be printed.
-	leaky := []string{"seedsecret000001", "expiredsecret001", "notinclustersec1", "wrongsecret00001", "SECRETSECRET", "seedsecret"}
+	leaky := []string{"seedsecret000001", "expiredsecret001", "notinclustersec1", "wrongsecret00001", "SECRETSECRET", "seedsecret", "nosigningsecret1"}
 
 	tests := []struct {
 		name    string
@@ -85,24 +109,26 @@ func TestSSMTokenSource(t *testing.T) {
 		noKube  bool
 		want    bootstrap.JoinCredentials
 		wantErr []string // substrings
+		// reason is the CredentialsError's; "" for another error.
+		reason string
 	}{
 		{
 			name:   "the runbook's layout: SecureString token, bare hex hash",
 			params: map[string]string{seedTokenParam: "seedab.seedsecret000001", seedHashParam: hashHex},
 			cfg:    bootstrap.SSMConfig{TokenParameter: seedTokenParam, CACertHashParameter: seedHashParam},
-			want:   bootstrap.JoinCredentials{Token: "seedab.seedsecret000001", CACertHashes: c.CACertHashes, Expires: expires},
+			want:   bootstrap.JoinCredentials{Token: "seedab.seedsecret000001", CACertHashes: c.CACertHashes},
 		},
 		{
 			name:   "prefixed hashes, a trailing newline, several pins",
 			params: map[string]string{"/t2/token": "seedab.seedsecret000001\n", "/t2/hash": "SHA256:" + strings.ToUpper(hashHex) + ", " + testHash2},
 			cfg:    bootstrap.SSMConfig{TokenParameter: "/t2/token", CACertHashParameter: "/t2/hash"},
-			want:   bootstrap.JoinCredentials{Token: "seedab.seedsecret000001", CACertHashes: []string{c.CACertHashes[0], testHash2}, Expires: expires},
+			want:   bootstrap.JoinCredentials{Token: "seedab.seedsecret000001", CACertHashes: []string{c.CACertHashes[0], testHash2}},
 		},
 		{
 			name:   "no hash parameter: the CA comes from cluster-info",
 			params: map[string]string{"/t3/token": "seedab.seedsecret000001"},
 			cfg:    bootstrap.SSMConfig{TokenParameter: "/t3/token"},
-			want:   bootstrap.JoinCredentials{Token: "seedab.seedsecret000001", CACertHashes: c.CACertHashes, Expires: expires},
+			want:   bootstrap.JoinCredentials{Token: "seedab.seedsecret000001", CACertHashes: c.CACertHashes},
 		},
 		{
 			name:   "without a Kubernetes client there is no cluster check",
@@ -116,48 +142,70 @@ func TestSSMTokenSource(t *testing.T) {
 			params:  map[string]string{"/t5/token": "abc123.xyz789", "/t5/hash": hashHex},
 			cfg:     bootstrap.SSMConfig{TokenParameter: "/t5/token", CACertHashParameter: "/t5/hash"},
 			wantErr: []string{`SSM parameter "/t5/token" does not hold a valid bootstrap token`},
+			reason:  bootstrap.ReasonTokenMalformed,
 		},
 		{
 			name:    "a malformed token",
 			params:  map[string]string{"/t6/token": "abcdef.SECRETSECRET", "/t6/hash": hashHex},
 			cfg:     bootstrap.SSMConfig{TokenParameter: "/t6/token", CACertHashParameter: "/t6/hash"},
 			wantErr: []string{`SSM parameter "/t6/token" does not hold a valid bootstrap token`},
+			reason:  bootstrap.ReasonTokenMalformed,
 		},
 		{
 			name:    "missing token parameter",
 			params:  map[string]string{"/t7/hash": hashHex},
 			cfg:     bootstrap.SSMConfig{TokenParameter: "/t7/token", CACertHashParameter: "/t7/hash"},
 			wantErr: []string{`SSM parameter "/t7/token" not found`},
+			reason:  bootstrap.ReasonParameterUnreadable,
 		},
 		{
 			name:    "the token stored in the hash parameter",
 			params:  map[string]string{"/t8/token": "seedab.seedsecret000001", "/t8/hash": "seedab.seedsecret000001"},
 			cfg:     bootstrap.SSMConfig{TokenParameter: "/t8/token", CACertHashParameter: "/t8/hash"},
 			wantErr: []string{`SSM parameter "/t8/hash"`, "64 hex characters"},
+			reason:  bootstrap.ReasonCACertHashMalformed,
 		},
 		{
 			name:    "the runbook's truncated hash",
 			params:  map[string]string{"/t9/token": "seedab.seedsecret000001", "/t9/hash": "1234567890abcdef..."},
 			cfg:     bootstrap.SSMConfig{TokenParameter: "/t9/token", CACertHashParameter: "/t9/hash"},
 			wantErr: []string{`SSM parameter "/t9/hash"`},
+			reason:  bootstrap.ReasonCACertHashMalformed,
 		},
 		{
 			name:    "a token the cluster does not know (expired and cleaned up)",
 			params:  map[string]string{"/t10/token": "notinc.notinclustersec1", "/t10/hash": hashHex},
 			cfg:     bootstrap.SSMConfig{TokenParameter: "/t10/token", CACertHashParameter: "/t10/hash"},
-			wantErr: []string{`bootstrap token notinc.<redacted> from SSM parameter "/t10/token"`, "no Secret kube-system/bootstrap-token-notinc", "kubeadm token create"},
+			wantErr: []string{"bootstrap token notinc.<redacted> in SSM parameter /t10/token is expired or unknown", "kubeadm token create --ttl 24h", "aws ssm put-parameter --name /t10/token"},
+			reason:  bootstrap.ReasonTokenRejected,
 		},
 		{
 			name:    "a token whose secret does not match",
 			params:  map[string]string{"/t11/token": "seedab.wrongsecret00001", "/t11/hash": hashHex},
 			cfg:     bootstrap.SSMConfig{TokenParameter: "/t11/token", CACertHashParameter: "/t11/hash"},
-			wantErr: []string{"does not match Secret kube-system/bootstrap-token-seedab"},
+			wantErr: []string{"bootstrap token seedab.<redacted> in SSM parameter /t11/token is expired or unknown"},
+			reason:  bootstrap.ReasonTokenRejected,
 		},
 		{
 			name:    "an expired token",
 			params:  map[string]string{"/t12/token": "expird.expiredsecret001", "/t12/hash": hashHex},
 			cfg:     bootstrap.SSMConfig{TokenParameter: "/t12/token", CACertHashParameter: "/t12/hash"},
-			wantErr: []string{"expired at", "bootstrap-token-expird"},
+			wantErr: []string{"bootstrap token expird.<redacted> in SSM parameter /t12/token is expired or unknown"},
+			reason:  bootstrap.ReasonTokenRejected,
+		},
+		{
+			name:    "a CA hash of another cluster",
+			params:  map[string]string{"/t13/token": "seedab.seedsecret000001", "/t13/hash": testHash2},
+			cfg:     bootstrap.SSMConfig{TokenParameter: "/t13/token", CACertHashParameter: "/t13/hash"},
+			wantErr: []string{"the CA cert hash in SSM parameter /t13/hash (" + testHash2 + ") pins no CA of kube-public/cluster-info (" + c.CACertHashes[0] + ")"},
+			reason:  bootstrap.ReasonCACertHashMismatch,
+		},
+		{
+			name:    "a token that cannot sign discovery",
+			params:  map[string]string{"/t14/token": "nosign.nosigningsecret1", "/t14/hash": hashHex},
+			cfg:     bootstrap.SSMConfig{TokenParameter: "/t14/token", CACertHashParameter: "/t14/hash"},
+			wantErr: []string{"bootstrap token nosign.<redacted> in SSM parameter /t14/token has not signed kube-public/cluster-info (no jws-kubeconfig-nosign)"},
+			reason:  bootstrap.ReasonTokenNotForJoining,
 		},
 	}
 	for _, tt := range tests {
@@ -187,6 +235,12 @@ func TestSSMTokenSource(t *testing.T) {
 						t.Errorf("error %q lacks %q", err, w)
 					}
 				}
+				if ce := bootstrap.AsCredentialsError(err); (ce == nil && tt.reason != "") || (ce != nil && ce.Reason != tt.reason) {
+					t.Errorf("error %T %v: want reason %q", err, err, tt.reason)
+				}
+				if ok := src.Check(ctx); ok == nil || ok.Error() != err.Error() {
+					t.Errorf("Check() = %v, want the same error as Credentials", ok)
+				}
 				for _, s := range append(leaky, "xyz789") {
 					if strings.Contains(err.Error(), s) {
 						t.Errorf("error leaks %q: %v", s, err)
@@ -210,7 +264,8 @@ func TestSSMTokenSource(t *testing.T) {
 			t.Fatal(err)
 		}
 		now := time.Now()
-		bootstrap.SetSSMClock(src, func() time.Time { return now })
+		clk := clocktesting.NewFakePassiveClock(now)
+		bootstrap.SetSSMClock(src, clk)
 		burst := func() {
 			var wg sync.WaitGroup
 			for range 30 {
@@ -227,11 +282,13 @@ func TestSSMTokenSource(t *testing.T) {
 			t.Errorf("30 launches made %d GetParameter calls, want 2", n)
 		}
 		now = now.Add(bootstrap.DefaultSSMCacheTTL - time.Second)
+		clk.SetTime(now)
 		burst()
 		if n := counting.calls.Load(); n != 2 {
 			t.Errorf("within the TTL: %d GetParameter calls, want 2", n)
 		}
 		now = now.Add(2 * time.Second)
+		clk.SetTime(now)
 		burst()
 		if n := counting.calls.Load(); n != 4 {
 			t.Errorf("after the TTL: %d GetParameter calls, want 4", n)
@@ -250,7 +307,8 @@ func TestSSMTokenSource(t *testing.T) {
 			t.Fatal(err)
 		}
 		now := time.Now()
-		bootstrap.SetSSMClock(src, func() time.Time { return now })
+		clk := clocktesting.NewFakePassiveClock(now)
+		bootstrap.SetSSMClock(src, clk)
 		for range 5 {
 			if _, err := src.Credentials(ctx, "node-x"); err == nil {
 				t.Fatal("no error for a missing parameter")
@@ -260,6 +318,7 @@ func TestSSMTokenSource(t *testing.T) {
 			t.Errorf("5 failing launches made %d calls, want 1", n)
 		}
 		now = now.Add(11 * time.Second)
+		clk.SetTime(now)
 		_, _ = src.Credentials(ctx, "node-x")
 		if n := counting.calls.Load(); n != 2 {
 			t.Errorf("after the error cache: %d calls, want 2", n)

@@ -20,10 +20,10 @@ type TokenSource interface {
 	Credentials(ctx context.Context, nodeName string) (JoinCredentials, error)
 }
 
-// Revoker is implemented by token sources that own their tokens and can
-// delete a node's token once the node has registered.
+// Revoker is implemented by token sources that own their tokens: they
+// delete them by ID once the node has registered or its claim is gone.
 type Revoker interface {
-	Revoke(ctx context.Context, nodeName string) error
+	Revoke(ctx context.Context, tokenIDs []string) error
 }
 
 // JoinCredentials is what `kubeadm join` needs besides the endpoint.

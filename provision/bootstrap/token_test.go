@@ -1,12 +1,10 @@
 package bootstrap_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"k8s.io/klog/v2/textlogger"
 
 	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap"
+	"github.com/fleet-scheduler/fleet-scheduler/test/env"
 )
 
 func TestNormalizeCACertHash(t *testing.T) {
@@ -101,19 +100,4 @@ func withLogger(ctx context.Context, w io.Writer) context.Context {
 	return klog.NewContext(ctx, logger)
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = env.SyncBuffer

@@ -11,12 +11,15 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/kubernetes/pkg/util/taints"
+
+	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
 )
 
 const (
 	// UnregisteredTaintKey is the taint every new node registers with; the
 	// registration controller removes it once the Node is linked to its NodeClaim.
-	UnregisteredTaintKey = "karpenter.sh/unregistered"
+	UnregisteredTaintKey = karpv1.UnregisteredTaintKey
 
 	// MaxUserDataBytes is EC2's limit on user data before base64 encoding.
 	MaxUserDataBytes = 16 * 1024
@@ -30,10 +33,13 @@ const (
 	kubeletEnvFileRPM = "/etc/sysconfig/kubelet"
 	kubeletEnvDirRPM  = "/etc/sysconfig"
 	heredocDelimiter  = "FLEET_SCHEDULER_USER_DATA_EOF"
+	// joinConfigDelimiter ends the JoinConfiguration's heredoc; no line of
+	// it can be this (every value in it is validated first).
+	joinConfigDelimiter = "FLEET_SCHEDULER_JOIN_CONFIG_EOF"
 )
 
 // UnregisteredTaint is the `karpenter.sh/unregistered:NoExecute` taint.
-var UnregisteredTaint = corev1.Taint{Key: UnregisteredTaintKey, Effect: corev1.TaintEffectNoExecute}
+var UnregisteredTaint = karpv1.UnregisteredNoExecuteTaint()
 
 // ErrUserDataJoins is returned when the EC2NodeClass user data runs `kubeadm
 // join` itself: the node would join twice, or under a name nothing waits for.
@@ -82,9 +88,10 @@ type KubeletConfig struct {
 
 // Render returns the EC2 user data for a node: a bash script that runs the
 // EC2NodeClass user data, writes the kubelet flags (node labels, taints and
-// kubelet settings) to KUBELET_EXTRA_ARGS, and runs `kubeadm join`. Every
-// value is validated the way the kubelet and kubeadm would and quoted for
-// bash; the token appears only in the join line.
+// kubelet settings) to KUBELET_EXTRA_ARGS, writes a kubeadm
+// JoinConfiguration (mode 0600) and runs `kubeadm join --config` with it.
+// Every value is validated the way the kubelet and kubeadm would and
+// quoted for bash; the token appears only in the JoinConfiguration.
 func Render(in UserDataInput) (string, error) {
 	endpoint, err := NormalizeEndpoint(in.APIServerEndpoint)
 	if err != nil {
@@ -140,18 +147,34 @@ func Render(in UserDataInput) (string, error) {
 		}
 	}
 
+	// Every value below is checked already; quoting cannot fail on them.
+	var quoteErr error
+	q := func(s string) string {
+		out, err := quote(s)
+		quoteErr = errors.Join(quoteErr, err)
+		return out
+	}
 	b.WriteString("\n# kubelet flags, read by kubeadm's kubelet drop-in (10-kubeadm.conf)\n")
-	envLine := singleQuote("KUBELET_EXTRA_ARGS=" + strings.Join(kubeletArgs, " "))
+	envLine := q("KUBELET_EXTRA_ARGS=" + strings.Join(kubeletArgs, " "))
 	fmt.Fprintf(&b, "mkdir -p %s\n", kubeletEnvDir)
 	fmt.Fprintf(&b, "printf '%%s\\n' %s > %s\n", envLine, kubeletEnvFile)
 	fmt.Fprintf(&b, "if [ -d %s ]; then cp %s %s; fi\n", kubeletEnvDirRPM, kubeletEnvFile, kubeletEnvFileRPM)
 
-	b.WriteString("\n# join the cluster\n")
-	fmt.Fprintf(&b, "kubeadm join %s \\\n  --token %s", shellQuote(endpoint), shellQuote(in.Credentials.Token))
-	for _, h := range hashes {
-		fmt.Fprintf(&b, " \\\n  --discovery-token-ca-cert-hash %s", shellQuote(h))
+	// The token goes to kubeadm in a file only root can read, not on a
+	// command line (visible to every local user in the process table).
+	joinConfig, err := joinConfiguration(endpoint, in.Credentials, hashes, in.NodeName)
+	if err != nil {
+		return "", err
 	}
-	fmt.Fprintf(&b, " \\\n  --node-name %s\n", shellQuote(in.NodeName))
+	b.WriteString("\n# join the cluster: kubeadm reads the token from a file only root can read\n")
+	fmt.Fprintf(&b, "install -d -m 0700 %s\n", userDataDir)
+	fmt.Fprintf(&b, "install -m 0600 /dev/null %s\n", joinConfigFile)
+	fmt.Fprintf(&b, "cat > %s <<'%s'\n%s%s\n", joinConfigFile, joinConfigDelimiter, joinConfig, joinConfigDelimiter)
+	fmt.Fprintf(&b, "kubeadm join --config %s\n", joinConfigFile)
+	fmt.Fprintf(&b, "rm -f %s\n", joinConfigFile)
+	if quoteErr != nil {
+		return "", quoteErr
+	}
 
 	out := b.String()
 	if len(out) > MaxUserDataBytes {
@@ -197,14 +220,14 @@ func kubeletFlags(in UserDataInput) ([]string, error) {
 		if slices.ContainsFunc(taints, func(o corev1.Taint) bool { return o.Key == t.Key && o.Effect == t.Effect }) {
 			continue
 		}
-		if err := validateTaint(t); err != nil {
+		if err := checkTaint(t); err != nil {
 			return nil, err
 		}
 		taints = append(taints, t)
 	}
 	specs := make([]string, 0, len(taints))
 	for _, t := range taints {
-		specs = append(specs, taintSpec(t))
+		specs = append(specs, t.ToString())
 	}
 	if err := add("register-with-taints", strings.Join(specs, ",")); err != nil {
 		return nil, err
@@ -266,24 +289,15 @@ func kubeletFlags(in UserDataInput) ([]string, error) {
 	return args, nil
 }
 
-func validateTaint(t corev1.Taint) error {
-	if errs := validation.IsQualifiedName(t.Key); len(errs) > 0 {
-		return fmt.Errorf("taint key %q: %s", t.Key, strings.Join(errs, "; "))
+// checkTaint checks a taint the way the kubelet checks --register-with-taints
+// (k8s.io/kubernetes/pkg/util/taints), which also wants an effect.
+func checkTaint(t corev1.Taint) error {
+	err := taints.CheckTaintValidation(t)
+	if err == nil && t.Effect == "" {
+		err = errors.New("no effect: want NoSchedule, PreferNoSchedule or NoExecute")
 	}
-	if errs := validation.IsValidLabelValue(t.Value); len(errs) > 0 {
-		return fmt.Errorf("taint %q value %q: %s", t.Key, t.Value, strings.Join(errs, "; "))
+	if err != nil {
+		return fmt.Errorf("taint %q value %q effect %q: %w", t.Key, t.Value, t.Effect, err)
 	}
-	switch t.Effect {
-	case corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule, corev1.TaintEffectNoExecute:
-		return nil
-	}
-	return fmt.Errorf("taint %q: effect %q is not NoSchedule, PreferNoSchedule or NoExecute", t.Key, t.Effect)
-}
-
-// taintSpec formats a taint as --register-with-taints takes it: key[=value]:Effect.
-func taintSpec(t corev1.Taint) string {
-	if t.Value == "" {
-		return t.Key + ":" + string(t.Effect)
-	}
-	return t.Key + "=" + t.Value + ":" + string(t.Effect)
+	return nil
 }

@@ -10,6 +10,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	kubeadmapi "k8s.io/kubernetes/cmd/kubeadm/app/apis/kubeadm"
+	kubeadmscheme "k8s.io/kubernetes/cmd/kubeadm/app/apis/kubeadm/scheme"
+	kubeadmv1beta4 "k8s.io/kubernetes/cmd/kubeadm/app/apis/kubeadm/v1beta4"
+	"k8s.io/kubernetes/cmd/kubeadm/app/util/config/strict"
 	"k8s.io/utils/ptr"
 
 	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap"
@@ -45,9 +50,15 @@ func TestRender(t *testing.T) {
 				"#!/bin/bash\n",
 				"set -euo pipefail\n",
 				"printf '%s\\n' 'KUBELET_EXTRA_ARGS=--register-with-taints=karpenter.sh/unregistered:NoExecute' > /etc/default/kubelet\n",
-				"kubeadm join 10.0.1.21:6443 \\\n  --token abcdef.0123456789abcdef \\\n  --discovery-token-ca-cert-hash " + testHash + " \\\n  --node-name default-x7k2p\n",
+				"install -d -m 0700 /var/lib/fleet-scheduler\ninstall -m 0600 /dev/null /var/lib/fleet-scheduler/kubeadm-join.yaml\n" +
+					"cat > /var/lib/fleet-scheduler/kubeadm-join.yaml <<'FLEET_SCHEDULER_JOIN_CONFIG_EOF'\n" +
+					"apiVersion: kubeadm.k8s.io/v1beta4\ndiscovery:\n  bootstrapToken:\n    apiServerEndpoint: 10.0.1.21:6443\n    caCertHashes:\n    - " + testHash + "\n" +
+					"    token: abcdef.0123456789abcdef\nkind: JoinConfiguration\nnodeRegistration:\n  name: default-x7k2p\n  taints: null\n" +
+					"FLEET_SCHEDULER_JOIN_CONFIG_EOF\n" +
+					"kubeadm join --config /var/lib/fleet-scheduler/kubeadm-join.yaml\nrm -f /var/lib/fleet-scheduler/kubeadm-join.yaml\n",
 			},
-			notWant: []string{"EC2NodeClass userData\n", "--node-labels"},
+			// The token is in the 0600 file only, not on kubeadm's command line.
+			notWant: []string{"EC2NodeClass userData\n", "--node-labels", "--token", "--discovery-token-ca-cert-hash"},
 		},
 		{
 			name: "URL endpoint and upper-case hash are normalized",
@@ -55,7 +66,7 @@ func TestRender(t *testing.T) {
 				in.APIServerEndpoint = "https://api.example.com"
 				in.Credentials.CACertHashes = []string{strings.ToUpper(strings.TrimPrefix(testHash, "sha256:")), testHash2}
 			},
-			want: []string{"kubeadm join api.example.com:443 ", "--discovery-token-ca-cert-hash " + testHash + " ", "--discovery-token-ca-cert-hash " + testHash2 + " "},
+			want: []string{"apiServerEndpoint: api.example.com:443\n", "caCertHashes:\n    - " + testHash + "\n    - " + testHash2 + "\n"},
 		},
 		{
 			name: "labels the kubelet may set, sorted; controller-only ones left out",
@@ -232,7 +243,7 @@ func TestRender(t *testing.T) {
 				}
 			}
 			if n := strings.Count(got, in.Credentials.Token); n != 1 {
-				t.Errorf("token appears %d times, want once (in the join line)", n)
+				t.Errorf("token appears %d times, want once (in the JoinConfiguration)", n)
 			}
 			if out, err := exec.Command("bash", "-n", "-c", got).CombinedOutput(); err != nil {
 				t.Errorf("bash -n: %v: %s", err, out)
@@ -304,7 +315,10 @@ func TestRenderedScriptRuns(t *testing.T) {
 				}
 			}
 			trace := filepath.Join(root, "trace")
-			fake := "#!/bin/bash\necho kubeadm >> \"$TRACE\"\nprintf '%s\\n' \"$@\" > \"$TRACE.kubeadm\"\n"
+			// The fake kubeadm keeps a copy of the config it is given, and
+			// its mode, before the script removes it.
+			fake := "#!/bin/bash\necho kubeadm >> \"$TRACE\"\nprintf '%s\\n' \"$@\" > \"$TRACE.kubeadm\"\n" +
+				"cp \"$3\" \"$TRACE.config\"\nstat -c %a \"$3\" > \"$TRACE.mode\"\n"
 			if err := os.WriteFile(filepath.Join(root, "bin/kubeadm"), []byte(fake), 0o755); err != nil {
 				t.Fatal(err)
 			}
@@ -317,10 +331,21 @@ func TestRenderedScriptRuns(t *testing.T) {
 			if got := readLines(t, trace); strings.Join(got, ",") != strings.Join(tt.wantOrder, ",") {
 				t.Errorf("steps ran as %v, want %v", got, tt.wantOrder)
 			}
-			wantArgs := []string{"join", "10.0.1.21:6443", "--token", testToken, "--discovery-token-ca-cert-hash", testHash, "--node-name", "default-x7k2p"}
+			config := filepath.Join(root, bootstrap.JoinConfigFile)
+			wantArgs := []string{"join", "--config", config}
 			if got := readLines(t, trace+".kubeadm"); strings.Join(got, " ") != strings.Join(wantArgs, " ") {
 				t.Errorf("kubeadm got %q, want %q", got, wantArgs)
 			}
+			if got := readLines(t, trace+".mode"); len(got) != 1 || got[0] != "600" {
+				t.Errorf("the JoinConfiguration's mode was %v, want 600", got)
+			}
+			if _, err := os.Stat(config); !os.IsNotExist(err) {
+				t.Errorf("the JoinConfiguration is still there after the join: %v", err)
+			}
+			if fi, err := os.Stat(filepath.Join(root, bootstrap.UserDataDir)); err != nil || fi.Mode().Perm() != 0o700 {
+				t.Errorf("%s: %v, want mode 0700", bootstrap.UserDataDir, err)
+			}
+			checkJoinConfiguration(t, trace+".config")
 			wantEnv := "KUBELET_EXTRA_ARGS=--node-labels=kubernetes.io/arch=amd64,managed-by=karpenter --register-with-taints=karpenter.sh/unregistered:NoExecute --eviction-hard=memory.available<5%"
 			envFiles := []string{filepath.Join(root, bootstrap.KubeletEnvFile)}
 			if tt.rpm {
@@ -376,4 +401,28 @@ func mimeUserData(typesAndBodies ...string) string {
 	}
 	b.WriteString("--//--\n")
 	return b.String()
+}
+
+// checkJoinConfiguration decodes the JoinConfiguration kubeadm was given the
+// way kubeadm decodes it (strictly, any supported version, to its internal
+// type) and checks the join it describes.
+func checkJoinConfiguration(t *testing.T, path string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gvk := kubeadmv1beta4.SchemeGroupVersion.WithKind("JoinConfiguration")
+	if err := strict.VerifyUnmarshalStrict([]*runtime.Scheme{kubeadmscheme.Scheme}, gvk, data); err != nil {
+		t.Fatalf("kubeadm would refuse the JoinConfiguration: %v\n%s", err, data)
+	}
+	cfg := &kubeadmapi.JoinConfiguration{}
+	if err := runtime.DecodeInto(kubeadmscheme.Codecs.UniversalDecoder(), data, cfg); err != nil {
+		t.Fatal(err)
+	}
+	bt := cfg.Discovery.BootstrapToken
+	if bt == nil || bt.Token != testToken || bt.APIServerEndpoint != "10.0.1.21:6443" || strings.Join(bt.CACertHashes, ",") != testHash ||
+		cfg.Discovery.TLSBootstrapToken != testToken || cfg.NodeRegistration.Name != "default-x7k2p" || cfg.ControlPlane != nil {
+		t.Errorf("JoinConfiguration decodes to discovery %+v, TLS bootstrap token set %v, node %q", bt, cfg.Discovery.TLSBootstrapToken != "", cfg.NodeRegistration.Name)
+	}
 }

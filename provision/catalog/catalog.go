@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 
 	"github.com/fleet-scheduler/fleet-scheduler/provision/pricing"
 )
@@ -29,8 +30,14 @@ type Catalog struct {
 	built   time.Time
 	lastErr error
 	unavail map[offeringKey]time.Time // expiry of each unavailable mark
-	nowFunc func() time.Time
+	clock   clock.PassiveClock
+	// spotFailed: the last SpotRefresher call failed; Run retries sooner.
+	spotFailed bool
 }
+
+// SpotRetryInterval is how soon Run rebuilds again after the spot prices
+// could not be refreshed (when sooner than Options.RefreshInterval).
+const SpotRetryInterval = 5 * time.Minute
 
 type offeringKey struct{ instanceType, zone, capacityType string }
 
@@ -40,7 +47,7 @@ func New(api EC2API, prices pricing.Provider, opts Options) (*Catalog, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Catalog{api: api, prices: prices, opts: o, unavail: map[offeringKey]time.Time{}, nowFunc: time.Now}, nil
+	return &Catalog{api: api, prices: prices, opts: o, unavail: map[offeringKey]time.Time{}, clock: clock.RealClock{}}, nil
 }
 
 // Get returns the catalogue, building it if it was never built. Offerings
@@ -82,11 +89,15 @@ func (c *Catalog) Refresh(ctx context.Context) error {
 func (c *Catalog) refreshLocked(ctx context.Context) error {
 	logger := klog.FromContext(ctx)
 	if c.SpotRefresher != nil {
-		if err := c.SpotRefresher(ctx); err != nil {
-			logger.Error(err, "Refreshing spot prices failed; keeping the previous prices")
+		err := c.SpotRefresher(ctx)
+		if err != nil {
+			logger.Error(err, "Refreshing spot prices failed; keeping the previous prices (or estimating them from on-demand prices)", "retryIn", min(SpotRetryInterval, c.opts.RefreshInterval))
 		}
+		c.mu.Lock()
+		c.spotFailed = err != nil
+		c.mu.Unlock()
 	}
-	start := c.nowFunc()
+	start := c.clock.Now()
 	types, stats, err := Build(ctx, c.api, c.prices, c.opts)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -94,27 +105,32 @@ func (c *Catalog) refreshLocked(ctx context.Context) error {
 		c.lastErr = fmt.Errorf("refreshing instance-type catalogue: %w", err)
 		return c.lastErr
 	}
-	c.types, c.stats, c.built, c.lastErr = types, stats, c.nowFunc(), nil
+	c.types, c.stats, c.built, c.lastErr = types, stats, c.clock.Now(), nil
 	logger.V(2).Info("Refreshed instance-type catalogue", "types", stats.Kept, "described", stats.Described,
 		"noOnDemandPrice", stats.NoOnDemandPrice, "unknownSpotPrices", stats.UnknownSpotPrices,
 		"duration", c.built.Sub(start))
 	return nil
 }
 
-// Run refreshes the catalogue every Options.RefreshInterval until ctx ends.
+// Run refreshes the catalogue every Options.RefreshInterval until ctx ends,
+// and after SpotRetryInterval when the spot prices could not be refreshed.
 // Errors are logged; the last good catalogue stays in use.
 func (c *Catalog) Run(ctx context.Context) {
 	logger := klog.FromContext(ctx)
-	t := time.NewTicker(c.opts.RefreshInterval)
-	defer t.Stop()
 	for {
 		if err := c.Refresh(ctx); err != nil && ctx.Err() == nil {
 			logger.Error(err, "Instance-type catalogue refresh failed; serving the last good copy")
 		}
+		next := c.opts.RefreshInterval
+		c.mu.RLock()
+		if c.spotFailed {
+			next = min(next, SpotRetryInterval)
+		}
+		c.mu.RUnlock()
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(next):
 		}
 	}
 }
@@ -132,7 +148,7 @@ func (c *Catalog) Status() (built time.Time, stats BuildStats, lastErr error) {
 func (c *Catalog) MarkUnavailable(instanceType, zone, capacityType string, ttl time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.unavail[offeringKey{instanceType, zone, capacityType}] = c.nowFunc().Add(ttl)
+	c.unavail[offeringKey{instanceType, zone, capacityType}] = c.clock.Now().Add(ttl)
 }
 
 // view applies the unavailable marks to the current catalogue, copying only
@@ -140,7 +156,7 @@ func (c *Catalog) MarkUnavailable(instanceType, zone, capacityType string, ttl t
 func (c *Catalog) view() []*InstanceType {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := c.nowFunc()
+	now := c.clock.Now()
 	byType := map[string][]offeringKey{}
 	for k, until := range c.unavail {
 		if !now.Before(until) {

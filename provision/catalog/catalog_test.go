@@ -2,15 +2,18 @@ package catalog
 
 import (
 	"context"
-	"fmt"
+	"math"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	corev1 "k8s.io/api/core/v1"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/fleet-scheduler/fleet-scheduler/provision/pricing"
 	"github.com/fleet-scheduler/fleet-scheduler/test/env"
@@ -19,17 +22,7 @@ import (
 // moto is shared by the tests of this package: the catalogue only reads.
 var moto *env.Moto
 
-func TestMain(m *testing.M) {
-	var err error
-	moto, err = env.StartMoto("us-east-1")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	moto.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(env.RunWithMoto(m, &moto)) }
 
 func ec2Client() *awsec2.Client { return awsec2.NewFromConfig(moto.AWSConfig()) }
 
@@ -257,6 +250,92 @@ func TestOfferingsPerZone(t *testing.T) {
 	}
 }
 
+// TestSpotPrices: spot offerings are priced by DescribeSpotPriceHistory and
+// rank below on-demand; when it fails before ever answering, by the
+// on-demand price less the discount, still below on-demand and usable; a
+// catalogue refresh then retries the prices.
+func TestSpotPrices(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		api  pricing.SpotPriceAPI
+		// price is the m5.large spot price wanted in us-east-1a.
+		price func(t *testing.T) float64
+	}{{
+		name: "from DescribeSpotPriceHistory",
+		api:  ec2Client(),
+		price: func(t *testing.T) float64 {
+			out, err := ec2Client().DescribeSpotPriceHistory(ctx, &awsec2.DescribeSpotPriceHistoryInput{
+				InstanceTypes: []ec2types.InstanceType{"m5.large"},
+				Filters:       []ec2types.Filter{{Name: aws.String("availability-zone"), Values: []string{"us-east-1a"}}},
+			})
+			if err != nil || len(out.SpotPriceHistory) == 0 {
+				t.Fatalf("DescribeSpotPriceHistory: %v", err)
+			}
+			p, err := strconv.ParseFloat(aws.ToString(out.SpotPriceHistory[0].SpotPrice), 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p
+		},
+	}, {
+		name: "estimated while EC2 does not answer",
+		api: func() pricing.SpotPriceAPI {
+			cfg := moto.AWSConfig()
+			cfg.BaseEndpoint = aws.String("http://127.0.0.1:1")
+			cfg.RetryMaxAttempts = 1
+			return awsec2.NewFromConfig(cfg)
+		}(),
+		price: func(*testing.T) float64 { return 0.096 * (1 - pricing.DefaultSpotDiscount) },
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			live, err := pricing.NewLive(tc.api)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := New(ec2Client(), live, Options{Region: "us-east-1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SpotRefresher = live.RefreshSpot
+			if err := c.Refresh(ctx); err != nil {
+				t.Fatal(err)
+			}
+			types, err := c.Get(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := tc.price(t)
+			var spot, onDemand *Offering
+			for i, o := range byName(types)["m5.large"].Offerings {
+				if o.Zone != "us-east-1a" {
+					continue
+				}
+				if o.CapacityType == CapacityTypeSpot {
+					spot = &byName(types)["m5.large"].Offerings[i]
+				} else {
+					onDemand = &byName(types)["m5.large"].Offerings[i]
+				}
+			}
+			if spot == nil || onDemand == nil {
+				t.Fatalf("m5.large in us-east-1a: spot %v, on-demand %v", spot, onDemand)
+			}
+			if !spot.Available || !spot.PriceKnown || math.Abs(spot.Price-want) > 1e-12 {
+				t.Errorf("spot offering %+v, want available at %v", *spot, want)
+			}
+			if !(spot.Price < onDemand.Price) {
+				t.Errorf("spot %v does not rank below on-demand %v", spot.Price, onDemand.Price)
+			}
+			c.mu.RLock()
+			failed := c.spotFailed
+			c.mu.RUnlock()
+			if failed != live.SpotEstimated() {
+				t.Errorf("catalogue retries spot prices sooner: %v; prices estimated: %v", failed, live.SpotEstimated())
+			}
+		})
+	}
+}
+
 func TestCatalogRefreshKeepsLastGood(t *testing.T) {
 	ctx := context.Background()
 	c, err := New(ec2Client(), staticPrices(t), Options{Region: "us-east-1"})
@@ -309,7 +388,8 @@ func TestMarkUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	c.nowFunc = func() time.Time { return now }
+	clk := clocktesting.NewFakePassiveClock(now)
+	c.clock = clk
 	if _, err := c.Get(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -333,6 +413,7 @@ func TestMarkUnavailable(t *testing.T) {
 	check(c.types, true)
 	c.mu.RUnlock()
 	now = now.Add(2 * time.Minute)
+	clk.SetTime(now)
 	types, _ = c.Get(ctx)
 	check(types, true)
 }

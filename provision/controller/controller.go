@@ -4,13 +4,13 @@ package controller
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 )
@@ -31,6 +31,27 @@ type Controller struct {
 	name       string
 	reconciler Reconciler
 	queue      workqueue.TypedRateLimitingInterface[string]
+	workers    int
+	recorder   events.EventRecorder
+}
+
+// defaultWorkers reconcile a controller's keys at once unless WithWorkers
+// says otherwise.
+const defaultWorkers = 2
+
+// WithWorkers sets how many keys are reconciled at once: more for
+// controllers that mostly wait on the cloud (a launch takes seconds).
+func (c *Controller) WithWorkers(n int) *Controller {
+	c.workers = n
+	return c
+}
+
+// Workers is how many keys are reconciled at once.
+func (c *Controller) Workers() int {
+	if c.workers <= 0 {
+		return defaultWorkers
+	}
+	return c.workers
 }
 
 // New makes a controller; connect it to informers with Watch or Enqueue.
@@ -46,6 +67,10 @@ func New(name string, r Reconciler) *Controller {
 
 // Name is the controller's name, as used in logs and queue metrics.
 func (c *Controller) Name() string { return c.name }
+
+// Reconciler is what the controller runs, for a Register whose event
+// handlers keep state on it.
+func (c *Controller) Reconciler() Reconciler { return c.reconciler }
 
 // Enqueue adds a key now.
 func (c *Controller) Enqueue(key string) { c.queue.Add(key) }
@@ -81,7 +106,7 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 	defer utilruntime.HandleCrashWithContext(ctx)
 	defer c.queue.ShutDown()
 	logger := klog.FromContext(ctx).WithValues("controller", c.name)
-	ctx = klog.NewContext(ctx, logger)
+	ctx = WithName(klog.NewContext(ctx, logger), c.name)
 	logger.V(2).Info("Starting controller", "workers", workers)
 	for i := 0; i < workers; i++ {
 		go wait.UntilWithContext(ctx, c.worker, time.Second)
@@ -102,6 +127,8 @@ func (c *Controller) next(ctx context.Context) bool {
 	defer c.queue.Done(key)
 	res, err := c.reconcile(ctx, key)
 	switch {
+	case c.reportPanic(ctx, err):
+		c.queue.AddRateLimited(key)
 	case apierrors.IsConflict(err):
 		// Acting on a cache older than our own last write; retry on the fresh object.
 		klog.FromContext(ctx).V(4).Info("Conflict; retrying", "key", key)
@@ -118,12 +145,26 @@ func (c *Controller) next(ctx context.Context) bool {
 	return true
 }
 
+type nameKey struct{}
+
+// WithName is ctx carrying the name of the controller whose work it is.
+func WithName(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, nameKey{}, name)
+}
+
+// NameFrom is the name of the controller ctx works for, or "" (metric
+// labels take it, as Karpenter's "controller" label does).
+func NameFrom(ctx context.Context) string {
+	name, _ := ctx.Value(nameKey{}).(string)
+	return name
+}
+
 // reconcile turns a panic in one reconcile into an error for that key, so
 // one bad object never takes the scheduler down.
 func (c *Controller) reconcile(ctx context.Context, key string) (res Result, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("panic reconciling %s: %v", key, r)
+			err = recovered(key, r, nil)
 		}
 	}()
 	return c.reconciler.Reconcile(ctx, key)

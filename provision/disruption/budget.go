@@ -108,6 +108,13 @@ func budgetActive(b karpv1.Budget, now time.Time) (bool, error) {
 	return !next.After(now), nil
 }
 
+// budgetLimit is what the pool's budgets allow in all for reason, for
+// the message that says a budget holds a node back.
+func budgetLimit(b *budget, reason karpv1.DisruptionReason, now time.Time) string {
+	n, _, _ := poolAllows(b.pool, reason, b.total, now)
+	return fmt.Sprint(n)
+}
+
 func hasReason(reasons []karpv1.DisruptionReason, r karpv1.DisruptionReason) bool {
 	for _, x := range reasons {
 		if x == r {

@@ -25,9 +25,10 @@ import (
 	karplisters "github.com/fleet-scheduler/fleet-scheduler/provision/client/listers/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/disruption"
-	"github.com/fleet-scheduler/fleet-scheduler/provision/disruption/disruptiontest"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/drain"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/nodeclaim/podevents"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodepool"
+	"github.com/fleet-scheduler/fleet-scheduler/test/disruptiontest"
 	"github.com/fleet-scheduler/fleet-scheduler/test/env"
 )
 
@@ -45,13 +46,16 @@ func TestDisruption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	loop := controller.New(disruption.Name, d)
-	podEvents := controller.New(disruption.PodEventsName, d.PodEvents())
-	if err := d.Register(loop, podEvents); err != nil {
-		t.Fatal(err)
-	}
 	claims := c.KarpInformers.Karpenter().V1().NodeClaims()
 	pods := c.KubeInformers.Core().V1().Pods().Informer()
+	loop := controller.New(disruption.Name, d)
+	podEvents := controller.New(podevents.Name, d.PodEvents())
+	if err := disruption.Register(loop, claims.Informer()); err != nil {
+		t.Fatal(err)
+	}
+	if err := podevents.Register(podEvents, pods); err != nil {
+		t.Fatal(err)
+	}
 	term := controller.New("test.termination", &terminator{c: c, claims: claims.Lister(),
 		drainer: &drain.Drainer{Kube: c.Kube, Pods: pods.GetIndexer(), Recorder: c.Recorder, Interval: 200 * time.Millisecond}})
 	if err := term.Watch(claims.Informer()); err != nil {
@@ -81,6 +85,8 @@ func TestDisruption(t *testing.T) {
 	t.Run("ReplacementGoneKeepsTheNode", h.replacementGone)
 	t.Run("DriftedNodeReplacedFirst", h.driftReplacedFirst)
 	t.Run("BalancedWeighsTheMove", h.balancedWeighsTheMove)
+	t.Run("SpotReplacedBySpotFromFifteenTypes", h.spotToSpot)
+	t.Run("SpotNotReplacedFromFewTypes", h.spotFromFewTypes)
 }
 
 type harness struct {

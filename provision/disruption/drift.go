@@ -1,12 +1,15 @@
 package disruption
 
 import (
+	"context"
 	"fmt"
+	"sort"
 	"strconv"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/klog/v2"
 
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
@@ -23,6 +26,34 @@ const (
 	DriftReasonSubnet       = "SubnetDrifted"
 	DriftReasonSecurityGrp  = "SecurityGroupDrifted"
 )
+
+// drift replaces drifted nodes within the budget, oldest first. A node
+// whose pods fit on the other nodes is deleted; otherwise one node made
+// from the current template is launched for them first, when one holds
+// them all; failing that the node is deleted and its pods provisioned for
+// again.
+func (l *loop) drift(ctx context.Context) {
+	drifted := l.filter(func(k *candidate) bool { return k.initialized && k.driftReason != "" })
+	sort.SliceStable(drifted, func(i, j int) bool {
+		return drifted[i].claim.CreationTimestamp.Before(&drifted[j].claim.CreationTimestamp)
+	})
+	for _, k := range drifted {
+		if !l.mayDisrupt(k, karpv1.DisruptionReasonDrifted) {
+			continue
+		}
+		message := k.driftReason + ": " + k.driftMsg
+		if l.c.pools != nil && k.node != nil && len(k.movable) > 0 {
+			if placed, why := l.relocateOrReplace(ctx, k, karpv1.DisruptionReasonDrifted, message, 0); placed == "" {
+				klog.FromContext(ctx).V(2).Info("Drifted node not replaced ahead; deleting it", "nodeClaim", k.claim.Name, "why", why)
+			} else if placed == replaced {
+				continue
+			} else {
+				message += "; " + placed
+			}
+		}
+		l.disrupt(ctx, k, string(karpv1.DisruptionReasonDrifted), message)
+	}
+}
 
 // drift says whether and why a claim no longer matches what its pool (and
 // its node class) would make today; "" when it does, or when that cannot be

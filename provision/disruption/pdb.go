@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	v1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 )
@@ -23,6 +24,11 @@ func (c *Controller) pdbIndex() (pdbIndex, error) {
 	if err != nil {
 		return nil, err
 	}
+	return indexPDBs(all), nil
+}
+
+// indexPDBs parses the budgets' selectors once, by namespace.
+func indexPDBs(all []*policyv1.PodDisruptionBudget) pdbIndex {
 	idx := pdbIndex{}
 	for _, pdb := range all {
 		sel := labels.Nothing()
@@ -35,7 +41,7 @@ func (c *Controller) pdbIndex() (pdbIndex, error) {
 		}
 		idx[pdb.Namespace] = append(idx[pdb.Namespace], pdbEntry{name: pdb.Name, selector: sel, allowed: pdb.Status.DisruptionsAllowed})
 	}
-	return idx, nil
+	return idx
 }
 
 // blocking names a budget that allows no disruption of the pod now, or "".

@@ -154,16 +154,7 @@ func (l *loop) planReplacement(ctx context.Context, k *candidate, cheaperThan fl
 		// here would be surplus to it.
 		return nil, "NodePool " + k.pool.Name + " is static: a node is made up for once the old one is gone"
 	}
-	opts := pool.Options
-	need := &framework.Resource{}
-	if pool.DaemonRequests != nil {
-		packing.Add(need, pool.DaemonRequests)
-	}
-	for _, p := range k.movable {
-		opts = packing.AdmittingPod(opts, p)
-		packing.Add(need, packing.PodRequests(p))
-	}
-	opts = packing.WithRoomFor(opts, need)
+	opts, need := packing.Holding(pool.Options, pool.DaemonRequests, k.movable...)
 	if pool.Remaining != nil {
 		opts = packing.WithinLimits(opts, pool.Remaining)
 	}
@@ -179,6 +170,12 @@ func (l *loop) planReplacement(ctx context.Context, k *candidate, cheaperThan fl
 			}
 		}
 		opts = cheaper
+		if k.claim.Labels[karpv1.CapacityTypeLabelKey] == karpv1.CapacityTypeSpot {
+			var why string
+			if opts, why = spotReplacementOptions(pool, opts); why != "" {
+				return nil, why
+			}
+		}
 	}
 	if why := pool.MinValues.Unmet(opts); why != "" && len(opts) > 0 {
 		return nil, "the replacement's offerings cannot meet minValues: " + why

@@ -15,10 +15,10 @@ import (
 
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/disruption"
-	"github.com/fleet-scheduler/fleet-scheduler/provision/disruption/disruptiontest"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/drain"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodepool"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
+	"github.com/fleet-scheduler/fleet-scheduler/test/disruptiontest"
 	"github.com/fleet-scheduler/fleet-scheduler/test/env"
 )
 
@@ -57,7 +57,7 @@ func (testPools) Pools() []*packing.Pool {
 		opt("t3.medium", "us-east-1b", 0.04, "2", "4Gi"),
 		opt("t3.small", "us-east-1b", 0.01, "2", "2Gi"),
 	}, labels, nil)})
-	return out
+	return append(out, spotPools()...)
 }
 
 // bigNodeLabels are what a launched m5.2xlarge in us-east-1a carries.

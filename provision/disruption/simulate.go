@@ -126,14 +126,19 @@ func (ss *session) include(node string) { ss.lister.setExcluded(node, false) }
 // returned. On failure the snapshot and the node are as they were, and the
 // pod that fits nowhere is returned with the plugins' verdict.
 func (ss *session) relocate(ctx context.Context, node string, pods []*v1.Pod) ([]move, *v1.Pod, string) {
+	var from map[string]string
+	if ni, err := ss.snap.NodeInfos().Get(node); err == nil && ni.Node() != nil {
+		from = ni.Node().Labels
+	}
 	ss.exclude(node)
 	ordered := largestFirst(pods)
 	var moves []move
+	held := map[string]bool{} // "key=value" -> another node still holds the domain
 	for _, pod := range ordered {
 		if err := ss.snap.RemovePod(ss.logger, pod, node); err != nil {
 			ss.logger.V(4).Info("Pod not in the snapshot", "pod", klog.KObj(pod), "err", err)
 		}
-		to, why := ss.place(ctx, pod)
+		to, why := ss.place(ctx, pod, ss.vanishing(spreadDomains(pod, from), held))
 		if to == "" {
 			// Put back what was taken: this pod, then the moves in reverse.
 			ss.addBack(pod, node)
@@ -170,7 +175,7 @@ func (ss *session) displace(ctx context.Context, node string, pods []*v1.Pod) {
 	ss.exclude(node)
 	for _, pod := range pods {
 		_ = ss.snap.RemovePod(ss.logger, pod, node)
-		if to, _ := ss.place(ctx, pod); to != "" {
+		if to, _ := ss.place(ctx, pod, nil); to != "" {
 			placed := pod.DeepCopy()
 			placed.Spec.NodeName = to
 			if info, err := framework.NewPodInfo(placed); err == nil {
@@ -220,9 +225,59 @@ func (ss *session) addBack(pod *v1.Pod, node string) {
 	}
 }
 
+// spreadDomains are the domains a pod's topology spreads (DoNotSchedule,
+// on keys other than hostname) hold it in on a node with these labels.
+// Consolidation keeps a pod in them: once a zone's last node goes the
+// scheduler no longer counts the zone, but the NodePool can still launch
+// there, and the Provisioner would spread the pods back (a loop of
+// launches and consolidations).
+func spreadDomains(pod *v1.Pod, labels map[string]string) map[string]string {
+	var out map[string]string
+	for _, c := range pod.Spec.TopologySpreadConstraints {
+		if c.WhenUnsatisfiable != v1.DoNotSchedule || c.TopologyKey == v1.LabelHostname {
+			continue
+		}
+		if v, ok := labels[c.TopologyKey]; ok {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[c.TopologyKey] = v
+		}
+	}
+	return out
+}
+
+// vanishing keeps the domains that no node left in the simulation holds:
+// while another node is in the domain, the scheduler still counts it and
+// its Filter plugins judge a move out of it as the Provisioner would. held
+// remembers the answers for one relocation.
+func (ss *session) vanishing(domains map[string]string, held map[string]bool) map[string]string {
+	var out map[string]string
+	for k, v := range domains {
+		kv := k + "=" + v
+		still, ok := held[kv]
+		if !ok {
+			for _, ni := range ss.lister.list() {
+				if ni.Node().Labels[k] == v {
+					still = true
+					break
+				}
+			}
+			held[kv] = still
+		}
+		if !still {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
 // place finds a node the pod passes every PreFilter and Filter plugin on,
-// or says why none does.
-func (ss *session) place(ctx context.Context, pod *v1.Pod) (string, string) {
+// with the labels keep asks for, or says why none does.
+func (ss *session) place(ctx context.Context, pod *v1.Pod, keep map[string]string) (string, string) {
 	p := pod.DeepCopy()
 	p.Spec.NodeName = ""
 	state := framework.NewCycleState()
@@ -238,7 +293,7 @@ func (ss *session) place(ctx context.Context, pod *v1.Pod) (string, string) {
 		if pre != nil && !pre.AllNodes() && !pre.NodeNames.Has(ni.Node().Name) {
 			continue
 		}
-		if !roomFor(ni, need) {
+		if !roomFor(ni, need) || !hasLabels(ni.Node(), keep) {
 			continue
 		}
 		tried++
@@ -252,6 +307,15 @@ func (ss *session) place(ctx context.Context, pod *v1.Pod) (string, string) {
 		return "", fmt.Sprintf("no other node has room for its requests (cpu %dm, memory %d)", need.MilliCPU, need.Memory)
 	}
 	return "", fmt.Sprintf("no other node passes the scheduler's filters (%d tried; last: %s)", tried, lastWhy)
+}
+
+func hasLabels(node *v1.Node, want map[string]string) bool {
+	for k, v := range want {
+		if node.Labels[k] != v {
+			return false
+		}
+	}
+	return true
 }
 
 // roomFor is a quick pre-screen with NodeResourcesFit's own arithmetic for

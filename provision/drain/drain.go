@@ -31,8 +31,10 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
 )
 
 // Drainer drains nodes. It is safe for concurrent use on different nodes.
@@ -47,8 +49,8 @@ type Drainer struct {
 	// Interval is how soon a drain that is not done should be called again;
 	// 2s when zero.
 	Interval time.Duration
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
+	// Clock is the drain's clock; the real one when nil.
+	Clock clock.PassiveClock
 
 	mu       sync.Mutex
 	reported map[string]string // node -> the last blocked message recorded
@@ -117,7 +119,12 @@ func (d *Drainer) Drain(ctx context.Context, nodeName string, nc *karpv1.NodeCla
 	}
 	st := d.step(ctx, node, nc, pods, now, deadline)
 	if tainted {
-		logger.V(2).Info("Draining node", "pods", st.Waiting, "deadline", deadline)
+		// A nil *time.Time panics in the logger's String call: log "none".
+		until := "none"
+		if deadline != nil {
+			until = deadline.Format(time.RFC3339)
+		}
+		logger.V(2).Info("Draining node", "pods", st.Waiting, "deadline", until)
 		d.record(node, nc, v1.EventTypeNormal, "Draining", fmt.Sprintf("Tainted %s:%s; evicting %d pod(s)%s",
 			karpv1.DisruptedTaintKey, v1.TaintEffectNoSchedule, st.Waiting, deadlineNote(deadline)))
 	}
@@ -322,12 +329,7 @@ func HasDisruptedTaint(node *v1.Node) bool {
 	return false
 }
 
-func (d *Drainer) now() time.Time {
-	if d.Now != nil {
-		return d.Now()
-	}
-	return time.Now()
-}
+func (d *Drainer) now() time.Time { return controller.Now(d.Clock) }
 
 func (d *Drainer) interval() time.Duration {
 	if d.Interval > 0 {

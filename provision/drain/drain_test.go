@@ -14,8 +14,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
-	"github.com/fleet-scheduler/fleet-scheduler/provision/disruption/disruptiontest"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/drain"
+	"github.com/fleet-scheduler/fleet-scheduler/test/disruptiontest"
 )
 
 type harness struct {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -30,8 +29,7 @@ func (r *Resolver) AMIs(ctx context.Context, terms []AMISelectorTerm) ([]AMI, er
 			return nil, fmt.Errorf("amiSelectorTerms[%d]: an alias must be the only term", i)
 		}
 	}
-	seen := map[string]AMI{}
-	var unmatched []string
+	found := newMatches[AMI]("AMI")
 	for i, term := range terms {
 		name := fmt.Sprintf("amiSelectorTerms[%d] %s", i, describeAMITerm(term))
 		input, note, err := r.imageQuery(ctx, term)
@@ -40,34 +38,21 @@ func (r *Resolver) AMIs(ctx context.Context, terms []AMISelectorTerm) ([]AMI, er
 		}
 		n := 0
 		if input != nil {
-			pages := awsec2.NewDescribeImagesPaginator(r.ec2, input)
-			for pages.HasMorePages() {
-				page, err := pages.NextPage(ctx)
-				if err != nil {
-					return nil, fmt.Errorf("%s: describing images: %w", name, err)
-				}
+			err := eachPage(ctx, awsec2.NewDescribeImagesPaginator(r.ec2, input), func(page *awsec2.DescribeImagesOutput) {
 				for _, img := range page.Images {
 					if ami, ok := toAMI(img); ok {
 						n++
-						seen[ami.ID] = ami
+						found.seen[ami.ID] = ami
 					}
 				}
+			})
+			if err != nil {
+				return nil, fmt.Errorf("%s: describing images: %w", name, err)
 			}
 		}
-		if n == 0 {
-			unmatched = append(unmatched, name+note)
-		}
+		found.term(name+note, n)
 	}
-	if len(seen) == 0 {
-		return nil, fmt.Errorf("no AMI matched: %s", strings.Join(unmatched, "; "))
-	}
-	logUnmatched(ctx, "AMI", unmatched)
-	out := make([]AMI, 0, len(seen))
-	for _, a := range seen {
-		out = append(out, a)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
+	return found.sorted(ctx, func(a, b AMI) bool {
 		if a.Architecture != b.Architecture {
 			return a.Architecture < b.Architecture
 		}
@@ -76,7 +61,6 @@ func (r *Resolver) AMIs(ctx context.Context, terms []AMISelectorTerm) ([]AMI, er
 		}
 		return a.ID < b.ID
 	})
-	return out, nil
 }
 
 // NewestPerArch picks the newest image of each architecture from AMIs' output.

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 )
 
@@ -86,6 +87,12 @@ func NewSSMClient(cfg aws.Config, r RetryOptions) *ssm.Client {
 // instance profiles of classes that name a role).
 func NewIAMClient(cfg aws.Config, r RetryOptions) *iam.Client {
 	return iam.NewFromConfig(r.apply(cfg))
+}
+
+// NewSQSClient returns an SQS client with the same retry policy (for the
+// interruption queue).
+func NewSQSClient(cfg aws.Config, r RetryOptions) *sqs.Client {
+	return sqs.NewFromConfig(r.apply(cfg))
 }
 
 // apply is a copy of cfg that retries as r says.

@@ -34,16 +34,18 @@ var capacityCodes = map[string]bool{
 	"InsufficientInstanceCapacity":      true,
 	"InsufficientCapacity":              true,
 	"UnfulfillableCapacity":             true,
-	"MaxSpotInstanceCountExceeded":      true,
 	"InsufficientFreeAddressesInSubnet": true,
 	"SpotMaxPriceTooLow":                true,
 	"Unsupported":                       true,
 }
 
-// Fleet error codes that mean an account quota is exhausted.
+// Fleet error codes that mean an account quota is exhausted: for the
+// instance's vCPU bucket, for spot instances, or (older accounts) for the
+// instance type.
 var quotaCodes = map[string]bool{
-	"VcpuLimitExceeded":     true,
-	"InstanceLimitExceeded": true,
+	"VcpuLimitExceeded":            true,
+	"InstanceLimitExceeded":        true,
+	"MaxSpotInstanceCountExceeded": true,
 }
 
 // OfferingFailure is one launch-template override EC2 Fleet could not use.
@@ -97,14 +99,14 @@ func (e *LaunchError) Error() string {
 
 // IsInsufficientCapacity reports whether err is an InsufficientCapacityError.
 func IsInsufficientCapacity(err error) bool {
-	var e *InsufficientCapacityError
-	return errors.As(err, &e)
+	_, ok := errors.AsType[*InsufficientCapacityError](err)
+	return ok
 }
 
 // IsQuotaExceeded reports whether err is a QuotaExceededError.
 func IsQuotaExceeded(err error) bool {
-	var e *QuotaExceededError
-	return errors.As(err, &e)
+	_, ok := errors.AsType[*QuotaExceededError](err)
+	return ok
 }
 
 // UnavailableOfferings returns the offerings a launch error says to stop

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/smithy-go"
 
 	"github.com/fleet-scheduler/fleet-scheduler/test/awsfault"
@@ -169,4 +172,62 @@ func TestFleetContext(t *testing.T) {
 	if got := form.Get("Context"); got != "c-abc123" {
 		t.Errorf("CreateFleet Context = %q, want c-abc123", got)
 	}
+}
+
+// TestCallDeadlines: calls to an endpoint that accepts and never answers
+// fail at their deadline with the operation named, whether the hang is
+// before EC2 acted (nothing launched) or after (the retry finds the
+// instance and launches no second one).
+func TestCallDeadlines(t *testing.T) {
+	ctx := context.Background()
+	proxy := awsfault.Start(t, moto.Endpoint)
+	cfg := moto.AWSConfig()
+	cfg.BaseEndpoint = aws.String(proxy.URL)
+	// Generous for every call but the two under test: moto on a loaded
+	// machine can take seconds.
+	cfg = CallTimeouts{Default: 30 * time.Second, PerCall: map[string]time.Duration{"CreateFleet": time.Second, "DescribeInstances": 2 * time.Second}}.Apply(cfg)
+	direct, directSSM := motoClients()
+	p, f := NewProvider(NewEC2Client(cfg, fastRetry), ProviderOptions{}), newFixture(t, direct, directSSM)
+
+	timed := func(t *testing.T, op string, want time.Duration, call func() error) {
+		t.Helper()
+		began := time.Now()
+		err := call()
+		took := time.Since(began)
+		var te *CallTimeoutError
+		if !errors.As(err, &te) || te.Operation != op || te.Timeout != want {
+			t.Fatalf("err = %T %v, want a %s deadline of %s", err, err, op, want)
+		}
+		if !strings.Contains(err.Error(), op+" did not answer within "+want.String()) || Reason(err) != ReasonCallTimeout {
+			t.Errorf("error %q (reason %s) does not say which call timed out", err, Reason(err))
+		}
+		if took < want || took > want+15*time.Second {
+			t.Errorf("%s gave up after %s, want about %s", op, took, want)
+		}
+	}
+
+	t.Run("hung before acting", func(t *testing.T) {
+		proxy.Add(awsfault.Blackhole("DescribeInstances", 1, nil))
+		timed(t, "DescribeInstances", 2*time.Second, func() error { _, err := p.List(ctx, clusterName(t)); return err })
+		proxy.Add(awsfault.Blackhole("CreateFleet", 1, nil))
+		req := f.request(t, "claim-blackholed", candidate(t, "t3.small", ArchAMD64, allZones...))
+		timed(t, "CreateFleet", time.Second, func() error { _, err := p.Launch(ctx, req); return err })
+		if got := claimInstances(t, moto2EC2(), "claim-blackholed"); len(got) != 0 {
+			t.Fatalf("a CreateFleet that never reached EC2 left instances: %+v", got)
+		}
+	})
+	t.Run("hung after acting", func(t *testing.T) {
+		launched := make(chan string, 1)
+		proxy.Add(awsfault.Hang("CreateFleet", 1, launched))
+		req := f.request(t, "claim-hung", candidate(t, "t3.small", ArchAMD64, allZones...))
+		timed(t, "CreateFleet", time.Second, func() error { _, err := p.Launch(ctx, req); return err })
+		<-launched
+		inst, err := p.Launch(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := claimInstances(t, moto2EC2(), "claim-hung"); len(got) != 1 || got[0].ID != inst.ID {
+			t.Fatalf("instances for the claim after the retry: %+v, want only %s", got, inst.ID)
+		}
+	})
 }

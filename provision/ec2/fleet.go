@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"slices"
 	"sort"
@@ -27,8 +28,9 @@ const DefaultMaxInstanceTypes = 60
 
 // Provider launches, finds and terminates the instances of NodeClaims.
 type Provider struct {
-	ec2  EC2API
-	opts ProviderOptions
+	ec2     EC2API
+	opts    ProviderOptions
+	lookups claimLookups
 }
 
 // ProviderOptions tune Launch.
@@ -97,7 +99,7 @@ func (p *Provider) Launch(ctx context.Context, req LaunchRequest) (*Instance, er
 			{ResourceType: ec2types.ResourceTypeVolume, Tags: tags},
 			{ResourceType: ec2types.ResourceTypeFleet, Tags: tags},
 		},
-		ClientToken: aws.String(clientToken(&req, overrides)),
+		ClientToken: aws.String(clientToken(&req)),
 	}
 	if req.CapacityType == CapacityTypeSpot {
 		input.SpotOptions = &ec2types.SpotOptionsRequest{AllocationStrategy: ec2types.SpotAllocationStrategyPriceCapacityOptimized}
@@ -133,7 +135,7 @@ func (p *Provider) Launch(ctx context.Context, req LaunchRequest) (*Instance, er
 // buildOverrides crosses the candidates with the subnets: per candidate
 // offering of the requested capacity type, the subnet of its zone with the
 // most free addresses and the AMI of its architecture. Overrides are ordered
-// by price, then by candidate order (cheapest type first).
+// by price, then by candidate order (cheapest type first), then by zone.
 func buildOverrides(req *LaunchRequest, maxTypes int) ([]ec2types.FleetLaunchTemplateOverridesRequest, map[string]string, error) {
 	bestSubnet := map[string]Subnet{}
 	zoneOf := map[string]string{}
@@ -171,7 +173,31 @@ func buildOverrides(req *LaunchRequest, maxTypes int) ([]ec2types.FleetLaunchTem
 		return nil, nil, fmt.Errorf("%w: %d candidate types, capacity type %s, subnet zones %v, AMI architectures %v",
 			ErrNoCompatibleOfferings, len(req.InstanceTypes), req.CapacityType, slices.Sorted(maps.Keys(bestSubnet)), slices.Sorted(maps.Keys(req.AMIs)))
 	}
-	sort.SliceStable(cands, func(i, j int) bool { return cands[i].price < cands[j].price })
+	// Equal prices (an on-demand type costs the same in every zone) are
+	// ordered by a rotation of the zones that depends on the claim, so a
+	// claim its pods let span zones does not start in the first zone by
+	// name every time: claims of one pool spread over the zones.
+	zones := slices.Sorted(maps.Keys(bestSubnet))
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(req.NodeClaimName))
+	shift := int(h.Sum32() % uint32(len(zones)))
+	rank := func(zone string) int { return (slices.Index(zones, zone) - shift + len(zones)) % len(zones) }
+	typeOrder := map[string]int{}
+	for _, c := range cands {
+		if _, ok := typeOrder[c.typ]; !ok {
+			typeOrder[c.typ] = len(typeOrder)
+		}
+	}
+	sort.SliceStable(cands, func(i, j int) bool {
+		a, b := cands[i], cands[j]
+		if a.price != b.price {
+			return a.price < b.price
+		}
+		if a.typ != b.typ {
+			return typeOrder[a.typ] < typeOrder[b.typ]
+		}
+		return rank(a.zone) < rank(b.zone)
+	})
 	out := make([]ec2types.FleetLaunchTemplateOverridesRequest, len(cands))
 	for i, c := range cands {
 		out[i] = ec2types.FleetLaunchTemplateOverridesRequest{
@@ -187,16 +213,19 @@ func buildOverrides(req *LaunchRequest, maxTypes int) ([]ec2types.FleetLaunchTem
 	return out, zoneOf, nil
 }
 
-// clientToken makes CreateFleet idempotent on AWS for a retried identical
-// request of the same claim. It covers the overrides too, so that a retry
-// after capacity errors (with fewer offerings) is a new request rather than
-// a replay of the failed one.
-func clientToken(req *LaunchRequest, overrides []ec2types.FleetLaunchTemplateOverridesRequest) string {
+// clientToken makes CreateFleet idempotent on AWS: a request repeated
+// with the same token launches nothing new and answers what the first one
+// did. It is the same for every request of one launch attempt of one
+// claim and capacity type, whatever the overrides (the catalogue or the
+// unavailable offerings may have changed since a call whose answer was
+// lost: it must still be recognised). The attempt moves on only after EC2
+// answered an attempt without an instance, so a request whose outcome is
+// unknown (a timeout, a crash) is always repeated under its own token.
+// (moto ignores ClientToken; the claim-tag lookup before launching and
+// garbage collection of unnamed instances cover that.)
+func clientToken(req *LaunchRequest) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", req.ClusterName, req.NodeClaimUID, req.CapacityType)
-	for _, o := range overrides {
-		fmt.Fprintf(h, "%s/%s/%s\x00", o.InstanceType, aws.ToString(o.SubnetId), aws.ToString(o.ImageId))
-	}
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d", req.ClusterName, req.NodeClaimUID, req.CapacityType, req.LaunchAttempt)
 	return "fleet-scheduler-" + hex.EncodeToString(h.Sum(nil))[:40]
 }
 

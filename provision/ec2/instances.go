@@ -64,32 +64,6 @@ func (p *Provider) Delete(ctx context.Context, instanceID string) error {
 	return nil
 }
 
-// findClaimInstance returns the live instance of a claim, or nil. Should
-// there be several (which Launch exists to prevent), the oldest is returned.
-func (p *Provider) findClaimInstance(ctx context.Context, clusterName, claimName string) (*Instance, error) {
-	found, err := p.describeInstances(ctx, &awsec2.DescribeInstancesInput{Filters: []ec2types.Filter{
-		filter("tag:"+ClusterTagKey(clusterName), "owned"),
-		filter("tag:"+TagNodeClaim, claimName),
-		// shutting-down is left out: such an instance is going away and the
-		// claim needs a new one.
-		filter("instance-state-name", liveStates[:4]...),
-	}})
-	if err != nil {
-		return nil, fmt.Errorf("looking for the instance of claim %s: %w", claimName, err)
-	}
-	if len(found) == 0 {
-		return nil, nil
-	}
-	if len(found) > 1 {
-		ids := make([]string, len(found))
-		for i, inst := range found {
-			ids[i] = inst.ID
-		}
-		klog.FromContext(ctx).Info("Several instances carry the same claim", "instances", ids)
-	}
-	return found[0], nil
-}
-
 // describeInstance returns nil, nil when EC2 does not know the instance.
 func (p *Provider) describeInstance(ctx context.Context, id string) (*Instance, error) {
 	found, err := p.describeInstances(ctx, &awsec2.DescribeInstancesInput{InstanceIds: []string{id}})
@@ -104,17 +78,15 @@ func (p *Provider) describeInstance(ctx context.Context, id string) (*Instance, 
 
 func (p *Provider) describeInstances(ctx context.Context, in *awsec2.DescribeInstancesInput) ([]*Instance, error) {
 	var out []*Instance
-	pages := awsec2.NewDescribeInstancesPaginator(p.ec2, in)
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("describing instances: %w", err)
-		}
+	err := eachPage(ctx, awsec2.NewDescribeInstancesPaginator(p.ec2, in), func(page *awsec2.DescribeInstancesOutput) {
 		for _, r := range page.Reservations {
 			for i := range r.Instances {
 				out = append(out, fromEC2Instance(&r.Instances[i]))
 			}
 		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("describing instances: %w", err)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].LaunchTime.Equal(out[j].LaunchTime) {

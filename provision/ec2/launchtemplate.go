@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -15,8 +16,11 @@ import (
 // MaxUserDataBytes is EC2's limit on user data before base64 encoding.
 const MaxUserDataBytes = 16 * 1024
 
-// launchTemplate is the id and name of a claim's launch template.
-type launchTemplate struct{ ID, Name string }
+// launchTemplate is the id, name and tags of a claim's launch template.
+type launchTemplate struct {
+	ID, Name string
+	Tags     map[string]string
+}
 
 // ensureLaunchTemplate returns the claim's launch template, creating it if it
 // does not exist. An existing template is reused as it is: it was made for
@@ -53,6 +57,15 @@ func (p *Provider) ensureLaunchTemplate(ctx context.Context, req *LaunchRequest,
 	return launchTemplate{ID: aws.ToString(out.LaunchTemplate.LaunchTemplateId), Name: name}, nil
 }
 
+// LaunchTemplateTags returns the tags of a claim's launch template, and
+// whether it exists. Launch reuses an existing one as it is, user data
+// included, so whatever went into it (the bootstrap token) is what the
+// claim's instance gets.
+func (p *Provider) LaunchTemplateTags(ctx context.Context, clusterName, claimName string) (map[string]string, bool, error) {
+	lt, found, err := p.findLaunchTemplate(ctx, LaunchTemplateName(clusterName, claimName))
+	return lt.Tags, found, err
+}
+
 func (p *Provider) findLaunchTemplate(ctx context.Context, name string) (launchTemplate, bool, error) {
 	out, err := p.ec2.DescribeLaunchTemplates(ctx, &awsec2.DescribeLaunchTemplatesInput{LaunchTemplateNames: []string{name}})
 	if IsNotFound(err) {
@@ -64,7 +77,7 @@ func (p *Provider) findLaunchTemplate(ctx context.Context, name string) (launchT
 	if len(out.LaunchTemplates) == 0 {
 		return launchTemplate{}, false, nil
 	}
-	return launchTemplate{ID: aws.ToString(out.LaunchTemplates[0].LaunchTemplateId), Name: name}, true, nil
+	return launchTemplate{ID: aws.ToString(out.LaunchTemplates[0].LaunchTemplateId), Name: name, Tags: fromEC2Tags(out.LaunchTemplates[0].Tags)}, true, nil
 }
 
 // DeleteLaunchTemplate deletes the launch template of a claim. A template
@@ -207,4 +220,37 @@ func validateRequest(req *LaunchRequest) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ClaimLaunchTemplate is a launch template made for a claim.
+type ClaimLaunchTemplate struct {
+	ID, Name string
+	// NodeClaim is the claim it was made for (its karpenter.sh/nodeclaim tag).
+	NodeClaim string
+	Created   time.Time
+}
+
+// LaunchTemplates lists the launch templates made for the cluster's
+// claims: those tagged karpenter.k8s.aws/cluster=<cluster> with a claim tag.
+func (p *Provider) LaunchTemplates(ctx context.Context, clusterName string) ([]ClaimLaunchTemplate, error) {
+	var out []ClaimLaunchTemplate
+	pages := awsec2.NewDescribeLaunchTemplatesPaginator(p.ec2, &awsec2.DescribeLaunchTemplatesInput{Filters: []ec2types.Filter{
+		filter("tag:"+TagManagedLaunchTemplate, clusterName),
+		filter("tag-key", TagNodeClaim),
+	}})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("describing launch templates: %w", err)
+		}
+		for _, lt := range page.LaunchTemplates {
+			tags := fromEC2Tags(lt.Tags)
+			if tags[TagNodeClaim] == "" {
+				continue
+			}
+			out = append(out, ClaimLaunchTemplate{ID: aws.ToString(lt.LaunchTemplateId), Name: aws.ToString(lt.LaunchTemplateName),
+				NodeClaim: tags[TagNodeClaim], Created: aws.ToTime(lt.CreateTime)})
+		}
+	}
+	return out, nil
 }

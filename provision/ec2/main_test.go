@@ -2,7 +2,6 @@ package ec2
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"regexp"
 	"strings"
@@ -22,17 +21,7 @@ import (
 // and claim names.
 var moto *env.Moto
 
-func TestMain(m *testing.M) {
-	var err error
-	moto, err = env.StartMoto("us-east-1")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	moto.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(env.RunWithMoto(m, &moto)) }
 
 // fastRetry keeps retry backoff short in tests.
 var fastRetry = RetryOptions{MaxAttempts: 4, MaxBackoff: 50 * time.Millisecond}

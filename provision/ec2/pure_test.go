@@ -132,19 +132,28 @@ func TestBuildOverrides(t *testing.T) {
 
 func TestClientToken(t *testing.T) {
 	req := &LaunchRequest{ClusterName: "c", NodeClaimUID: "uid-1", CapacityType: CapacityTypeOnDemand}
-	a := []ec2types.FleetLaunchTemplateOverridesRequest{{InstanceType: "m5.large", SubnetId: aws.String("s1"), ImageId: aws.String("ami")},
-		{InstanceType: "m5.xlarge", SubnetId: aws.String("s1"), ImageId: aws.String("ami")}}
-	t1, t2 := clientToken(req, a), clientToken(req, a)
+	t1, t2 := clientToken(req), clientToken(req)
 	if t1 != t2 || len(t1) > 64 {
 		t.Fatalf("tokens %q %q", t1, t2)
 	}
-	if clientToken(req, a[1:]) == t1 {
-		t.Error("a retry with fewer offerings reuses the token")
+	// The overrides are not part of it: a retry of a lost request is
+	// recognised whatever the catalogue says now.
+	fewer := *req
+	fewer.InstanceTypes = []CandidateType{{Name: "m5.large"}}
+	if clientToken(&fewer) != t1 {
+		t.Error("a retry with other offerings got a new token")
 	}
-	other := *req
-	other.NodeClaimUID = "uid-2"
-	if clientToken(&other, a) == t1 {
-		t.Error("two claims share a token")
+	for name, change := range map[string]func(r *LaunchRequest){
+		"another claim":           func(r *LaunchRequest) { r.NodeClaimUID = "uid-2" },
+		"the next attempt":        func(r *LaunchRequest) { r.LaunchAttempt = 1 },
+		"spot after on-demand":    func(r *LaunchRequest) { r.CapacityType = CapacityTypeSpot },
+		"another cluster's claim": func(r *LaunchRequest) { r.ClusterName = "d" },
+	} {
+		other := *req
+		change(&other)
+		if clientToken(&other) == t1 {
+			t.Errorf("%s shares the token", name)
+		}
 	}
 }
 
@@ -166,8 +175,11 @@ func TestClassifyFailures(t *testing.T) {
 		{"capacity", []ec2types.CreateFleetError{fleetErr("m5.large", "subnet-a", "us-east-1a", "InsufficientInstanceCapacity"),
 			fleetErr("m5.xlarge", "subnet-b", "", "UnfulfillableCapacity")}, IsInsufficientCapacity, 2},
 		{"capacity wins over quota and others", []ec2types.CreateFleetError{fleetErr("p4d.24xlarge", "subnet-a", "us-east-1a", "VcpuLimitExceeded"),
-			fleetErr("m5.large", "subnet-a", "us-east-1a", "MaxSpotInstanceCountExceeded"), fleetErr("m5.large", "subnet-b", "", "InvalidParameterValue")},
+			fleetErr("m5.large", "subnet-a", "us-east-1a", "InsufficientInstanceCapacity"), fleetErr("m5.large", "subnet-b", "", "InvalidParameterValue")},
 			IsInsufficientCapacity, 2},
+		{"quota wins over others", []ec2types.CreateFleetError{fleetErr("p4d.24xlarge", "subnet-a", "us-east-1a", "VcpuLimitExceeded"),
+			fleetErr("m5.large", "subnet-a", "us-east-1a", "MaxSpotInstanceCountExceeded"), fleetErr("m5.large", "subnet-b", "", "InvalidParameterValue")},
+			IsQuotaExceeded, 2},
 		{"quota", []ec2types.CreateFleetError{fleetErr("p4d.24xlarge", "subnet-a", "us-east-1a", "VcpuLimitExceeded")}, IsQuotaExceeded, 1},
 		{"other", []ec2types.CreateFleetError{fleetErr("m5.large", "subnet-a", "us-east-1a", "InvalidAMIID.Malformed")},
 			func(err error) bool { var e *LaunchError; return errors.As(err, &e) }, 0},

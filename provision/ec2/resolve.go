@@ -47,8 +47,7 @@ func (r *Resolver) Subnets(ctx context.Context, terms []SubnetSelectorTerm) ([]S
 	if len(terms) == 0 {
 		return nil, fmt.Errorf("subnetSelectorTerms: at least one term is required")
 	}
-	seen := map[string]Subnet{}
-	var unmatched []string
+	found := newMatches[Subnet]("subnet")
 	for i, term := range terms {
 		name := fmt.Sprintf("subnetSelectorTerms[%d] %s", i, describeTerm("id", term.ID, "", "", term.Tags))
 		if term.ID == "" && len(term.Tags) == 0 {
@@ -62,33 +61,21 @@ func (r *Resolver) Subnets(ctx context.Context, terms []SubnetSelectorTerm) ([]S
 			filters = append(filters, filter("subnet-id", term.ID))
 		}
 		n := 0
-		pages := awsec2.NewDescribeSubnetsPaginator(r.ec2, &awsec2.DescribeSubnetsInput{Filters: filters})
-		for pages.HasMorePages() {
-			page, err := pages.NextPage(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("%s: describing subnets: %w", name, err)
-			}
-			for _, s := range page.Subnets {
-				n++
-				id := aws.ToString(s.SubnetId)
-				seen[id] = Subnet{ID: id, Zone: aws.ToString(s.AvailabilityZone), ZoneID: aws.ToString(s.AvailabilityZoneId),
-					AvailableIPs: aws.ToInt32(s.AvailableIpAddressCount)}
-			}
+		err := eachPage(ctx, awsec2.NewDescribeSubnetsPaginator(r.ec2, &awsec2.DescribeSubnetsInput{Filters: filters}),
+			func(page *awsec2.DescribeSubnetsOutput) {
+				for _, s := range page.Subnets {
+					n++
+					id := aws.ToString(s.SubnetId)
+					found.seen[id] = Subnet{ID: id, Zone: aws.ToString(s.AvailabilityZone), ZoneID: aws.ToString(s.AvailabilityZoneId),
+						AvailableIPs: aws.ToInt32(s.AvailableIpAddressCount)}
+				}
+			})
+		if err != nil {
+			return nil, fmt.Errorf("%s: describing subnets: %w", name, err)
 		}
-		if n == 0 {
-			unmatched = append(unmatched, name)
-		}
+		found.term(name, n)
 	}
-	if len(seen) == 0 {
-		return nil, fmt.Errorf("no subnet matched: %s", strings.Join(unmatched, "; "))
-	}
-	logUnmatched(ctx, "subnet", unmatched)
-	out := make([]Subnet, 0, len(seen))
-	for _, s := range seen {
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
+	return found.sorted(ctx, func(a, b Subnet) bool {
 		if a.Zone != b.Zone {
 			return a.Zone < b.Zone
 		}
@@ -97,7 +84,6 @@ func (r *Resolver) Subnets(ctx context.Context, terms []SubnetSelectorTerm) ([]S
 		}
 		return a.ID < b.ID
 	})
-	return out, nil
 }
 
 // SecurityGroups resolves security group terms, sorted by id.
@@ -105,8 +91,7 @@ func (r *Resolver) SecurityGroups(ctx context.Context, terms []SecurityGroupSele
 	if len(terms) == 0 {
 		return nil, fmt.Errorf("securityGroupSelectorTerms: at least one term is required")
 	}
-	seen := map[string]SecurityGroup{}
-	var unmatched []string
+	found := newMatches[SecurityGroup]("security group")
 	for i, term := range terms {
 		name := fmt.Sprintf("securityGroupSelectorTerms[%d] %s", i, describeTerm("id", term.ID, "name", term.Name, term.Tags))
 		if term.ID == "" && term.Name == "" && len(term.Tags) == 0 {
@@ -123,32 +108,20 @@ func (r *Resolver) SecurityGroups(ctx context.Context, terms []SecurityGroupSele
 			filters = append(filters, filter("group-name", term.Name))
 		}
 		n := 0
-		pages := awsec2.NewDescribeSecurityGroupsPaginator(r.ec2, &awsec2.DescribeSecurityGroupsInput{Filters: filters})
-		for pages.HasMorePages() {
-			page, err := pages.NextPage(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("%s: describing security groups: %w", name, err)
-			}
-			for _, g := range page.SecurityGroups {
-				n++
-				id := aws.ToString(g.GroupId)
-				seen[id] = SecurityGroup{ID: id, Name: aws.ToString(g.GroupName)}
-			}
+		err := eachPage(ctx, awsec2.NewDescribeSecurityGroupsPaginator(r.ec2, &awsec2.DescribeSecurityGroupsInput{Filters: filters}),
+			func(page *awsec2.DescribeSecurityGroupsOutput) {
+				for _, g := range page.SecurityGroups {
+					n++
+					id := aws.ToString(g.GroupId)
+					found.seen[id] = SecurityGroup{ID: id, Name: aws.ToString(g.GroupName)}
+				}
+			})
+		if err != nil {
+			return nil, fmt.Errorf("%s: describing security groups: %w", name, err)
 		}
-		if n == 0 {
-			unmatched = append(unmatched, name)
-		}
+		found.term(name, n)
 	}
-	if len(seen) == 0 {
-		return nil, fmt.Errorf("no security group matched: %s", strings.Join(unmatched, "; "))
-	}
-	logUnmatched(ctx, "security group", unmatched)
-	out := make([]SecurityGroup, 0, len(seen))
-	for _, g := range seen {
-		out = append(out, g)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, nil
+	return found.sorted(ctx, func(a, b SecurityGroup) bool { return a.ID < b.ID })
 }
 
 // SecurityGroupIDs returns the ids of groups.
@@ -196,8 +169,53 @@ func describeTerm(k1, v1, k2, v2 string, tags map[string]string) string {
 	return "{" + strings.Join(parts, ", ") + "}"
 }
 
-func logUnmatched(ctx context.Context, kind string, unmatched []string) {
-	if len(unmatched) > 0 {
-		klog.FromContext(ctx).V(1).Info("Selector terms matched nothing", "kind", kind, "terms", unmatched)
+// pager is an SDK paginator.
+type pager[O any] interface {
+	HasMorePages() bool
+	NextPage(context.Context, ...func(*awsec2.Options)) (O, error)
+}
+
+// eachPage hands every page of p to fn, stopping at the first error.
+func eachPage[O any](ctx context.Context, p pager[O], fn func(O)) error {
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return err
+		}
+		fn(page)
 	}
+	return nil
+}
+
+// matches is what the selector terms of one kind resolved to: every match
+// by id, and the terms that matched nothing.
+type matches[T any] struct {
+	kind      string
+	seen      map[string]T
+	unmatched []string
+}
+
+func newMatches[T any](kind string) *matches[T] {
+	return &matches[T]{kind: kind, seen: map[string]T{}}
+}
+
+// term records that the term called name matched n resources.
+func (m *matches[T]) term(name string, n int) {
+	if n == 0 {
+		m.unmatched = append(m.unmatched, name)
+	}
+}
+
+// sorted returns the matches in order, or an error naming every term when
+// none matched anything; terms that matched nothing are logged.
+func (m *matches[T]) sorted(ctx context.Context, less func(a, b T) bool) ([]T, error) {
+	if len(m.seen) == 0 {
+		return nil, fmt.Errorf("no %s matched: %s", m.kind, strings.Join(m.unmatched, "; "))
+	}
+	if len(m.unmatched) > 0 {
+		klog.FromContext(ctx).V(1).Info("Selector terms matched nothing", "kind", m.kind, "terms", m.unmatched)
+	}
+	out := slices.Collect(maps.Values(m.seen))
+	sort.Slice(out, func(i, j int) bool { return less(out[i], out[j]) })
+	return out, nil
 }

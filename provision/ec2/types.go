@@ -110,6 +110,10 @@ type LaunchRequest struct {
 	NodeClassName string // optional; tagged as karpenter.k8s.aws/ec2nodeclass
 	NodeClaimName string
 	NodeClaimUID  string
+	// LaunchAttempt numbers the claim's launches that EC2 answered without
+	// an instance; CreateFleet's ClientToken is derived from it (see
+	// clientToken).
+	LaunchAttempt int
 	// CapacityType is on-demand or spot: the only offerings used.
 	CapacityType string
 	// InstanceTypes are the candidates, cheapest first.

@@ -50,7 +50,11 @@ func callFailed(err error) bool {
 func readyCondition(class *ec2v1.EC2NodeClass) metav1.Condition {
 	status := metav1.ConditionTrue
 	var messages []string
-	for _, t := range readyDependents {
+	dependents := readyDependents
+	if class.GetCondition(ec2v1.ConditionTypeBootstrapTokenReady) != nil {
+		dependents = append(dependents[:len(dependents):len(dependents)], ec2v1.ConditionTypeBootstrapTokenReady)
+	}
+	for _, t := range dependents {
 		c := class.GetCondition(t)
 		switch {
 		case c == nil:

@@ -19,6 +19,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned"
 	ec2listers "github.com/fleet-scheduler/fleet-scheduler/provision/client/listers/ec2/v1"
 	karplisters "github.com/fleet-scheduler/fleet-scheduler/provision/client/listers/karpenter/v1"
@@ -47,28 +48,30 @@ type Controller struct {
 	// NodeClaims, when set, hold a class's deletion until no NodeClaim
 	// launched from it is left.
 	NodeClaims karplisters.NodeClaimLister
+	// Bootstrap, when set, checks the join credentials nodes are launched
+	// with (BootstrapTokenReady), before any launch and every resync.
+	Bootstrap bootstrap.Checker
 }
 
 // finalizeRetry is how often a class being deleted is looked at while
 // NodeClaims still use it.
 const finalizeRetry = 10 * time.Second
 
-// Reconcile resolves one EC2NodeClass. A term that matches nothing is
+// Reconcile reconciles the EC2NodeClass the key names.
+func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Result, error) {
+	return controller.ForObject(c.NodeClasses, c.reconcile).Reconcile(ctx, key)
+}
+
+// Register connects the controller to its informer: EC2NodeClass events.
+func Register(ctl *controller.Controller, nodeClasses cache.SharedIndexInformer) error {
+	return ctl.Watch(nodeClasses)
+}
+
+// reconcile resolves one EC2NodeClass. A term that matches nothing is
 // reported in status; an AWS call that fails leaves the last resolved
 // subnets, groups or images in place and is retried, so throttling never
 // takes a working class out of service.
-func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Result, error) {
-	_, name, err := cache.SplitMetaNamespaceKey(key)
-	if err != nil {
-		return controller.Result{}, nil
-	}
-	current, err := c.NodeClasses.Get(name)
-	if apierrors.IsNotFound(err) {
-		return controller.Result{}, nil
-	}
-	if err != nil {
-		return controller.Result{}, err
-	}
+func (c *Controller) reconcile(ctx context.Context, current *ec2v1.EC2NodeClass) (controller.Result, error) {
 	if c.Profiles != nil {
 		if current.DeletionTimestamp != nil {
 			return c.finalize(ctx, current)
@@ -108,6 +111,10 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Resu
 		}
 	}))
 	failed = errors.Join(failed, c.instanceProfile(ctx, class))
+	next := resync
+	if c.Bootstrap != nil {
+		next = c.bootstrapCondition(ctx, class)
+	}
 	class.SetCondition(readyCondition(class))
 	class.SetCondition(notActedOnCondition(NotActedOn(spec)))
 
@@ -120,7 +127,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Resu
 	if failed != nil {
 		return controller.Result{}, failed
 	}
-	return controller.Result{RequeueAfter: resync}, nil
+	return controller.Result{RequeueAfter: next}, nil
 }
 
 // finalize lets a deleted class go once no NodeClaim uses it and the
@@ -194,6 +201,9 @@ func (c *Controller) instanceProfile(ctx context.Context, class *ec2v1.EC2NodeCl
 // False changes, or when the list of fields not acted on changes; not on
 // every status write.
 func (c *Controller) announce(before, after *ec2v1.EC2NodeClass) {
+	if cond := after.GetCondition(ec2v1.ConditionTypeBootstrapTokenReady); cond != nil && cond.Status == metav1.ConditionFalse && changed(before, cond) {
+		c.Recorder.Eventf(after, nil, v1.EventTypeWarning, cond.Reason, "CheckJoinCredentials", "%s", cond.Message)
+	}
 	if cond := after.GetCondition(ec2v1.ConditionTypeReady); cond.Status == metav1.ConditionFalse && changed(before, cond) {
 		c.Recorder.Eventf(after, nil, v1.EventTypeWarning, "NotReady", "Resolve", "%s", cond.Message)
 	}

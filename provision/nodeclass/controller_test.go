@@ -20,6 +20,7 @@ import (
 
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned"
 	clientscheme "github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned/scheme"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/client/informers/externalversions"
@@ -55,7 +56,7 @@ func TestController(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := startController(t, ctx, api.Config, api.Client, moto.AWSConfig())
+	h := startController(t, ctx, api.Config, api.Client, moto.AWSConfig(), nil)
 	h.world = world
 	t.Logf("apiserver, moto and controller up in %s", time.Since(start).Round(time.Millisecond))
 
@@ -68,7 +69,7 @@ func TestController(t *testing.T) {
 	t.Run("FailedCallsKeepResolvedStatus", func(t *testing.T) { h.failedCallsKeepStatus(t, moto.AWSConfig()) })
 }
 
-func startController(t *testing.T, ctx context.Context, cfg *rest.Config, kube kubernetes.Interface, awsCfg aws.Config) *harness {
+func startController(t *testing.T, ctx context.Context, cfg *rest.Config, kube kubernetes.Interface, awsCfg aws.Config, checker bootstrap.Checker) *harness {
 	jsonCfg := rest.CopyConfig(cfg)
 	jsonCfg.ContentType = "application/json" // custom resources have no protobuf
 	karp := versioned.NewForConfigOrDie(jsonCfg)
@@ -86,9 +87,10 @@ func startController(t *testing.T, ctx context.Context, cfg *rest.Config, kube k
 		Recorder:    broadcaster.NewRecorder(clientscheme.Scheme, "fleet-scheduler"),
 		Profiles:    &instanceprofile.Provider{IAM: ec2.NewIAMClient(awsCfg, retry), ClusterName: "test-cluster", Region: awsCfg.Region},
 		NodeClaims:  factory.Karpenter().V1().NodeClaims().Lister(),
+		Bootstrap:   checker,
 	}
 	ctl := controller.New(nodeclass.Name, rec)
-	if err := ctl.Watch(classes.Informer()); err != nil {
+	if err := nodeclass.Register(ctl, classes.Informer()); err != nil {
 		t.Fatal(err)
 	}
 	factory.Start(ctx.Done())
@@ -343,7 +345,9 @@ func (h *harness) waitEvent(t *testing.T, name, reason, text string) {
 
 func poll(t *testing.T, cond wait.ConditionWithContextFunc, what func() string) {
 	t.Helper()
-	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 30*time.Second, true, cond); err != nil {
+	// 60s: the controller checks the token again every 15s, and a loaded CI
+	// machine (sandboxes beside this package) has taken over 30s for two.
+	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 60*time.Second, true, cond); err != nil {
 		t.Fatalf("waiting for %s: %v", what(), err)
 	}
 }

@@ -7,12 +7,10 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	v1helper "k8s.io/component-helpers/scheduling/corev1"
-	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
-	"k8s.io/klog/v2"
 
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/launchhealth"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
 )
 
@@ -30,6 +28,10 @@ func (s *Source) build(np *karpv1.NodePool, class *ec2v1.EC2NodeClass, classErr 
 	}
 	if c := meta.FindStatusCondition(np.Status.Conditions, karpv1.ConditionTypeValidationSucceeded); c != nil && c.Status == metav1.ConditionFalse {
 		pool.Unavailable = "it is invalid: " + c.Message
+		return pool
+	}
+	if paused, why := launchhealth.Paused(np); paused {
+		pool.Unavailable = "its launches are paused: " + why
 		return pool
 	}
 	if classErr != nil {
@@ -50,17 +52,18 @@ func (s *Source) build(np *karpv1.NodePool, class *ec2v1.EC2NodeClass, classErr 
 	}
 	pool.Options = packing.NewPoolOptions(options, pool.Labels, selector)
 	if len(pool.Options) == 0 {
-		pool.Unavailable = fmt.Sprintf("no instance offering in the zones and architectures of EC2NodeClass %q satisfies its requirements", class.Name)
+		// Offerings EC2 just refused for capacity or quota are left out of
+		// the catalogue for a while: say so, or a quota storm reads as a
+		// misconfigured pool.
+		pool.Unavailable = fmt.Sprintf("no instance offering in the zones and architectures of EC2NodeClass %q satisfies its requirements now "+
+			"(offerings EC2 recently refused for capacity or quota stay out until their mark expires; see the NodePool's Launchable condition)", class.Name)
 		return pool
 	}
 	if why := pool.MinValues.Unmet(pool.Options); why != "" {
 		pool.Unavailable = "its offerings cannot meet the requirements' minValues: " + why
 		return pool
 	}
-	pool.Daemons = daemons(daemonSets, pool)
-	for _, d := range pool.Daemons {
-		packing.Add(pool.DaemonRequests, packing.PodRequests(d))
-	}
+	placeDaemons(daemonSets, pool)
 	return pool
 }
 
@@ -109,33 +112,6 @@ func poolLabels(np *karpv1.NodePool, options []*packing.Option) map[string]strin
 		out[k] = v
 	}
 	out[karpv1.NodePoolLabelKey] = np.Name
-	return out
-}
-
-// daemons are the pods the DaemonSets would run on a node of the pool: the
-// ones that tolerate its taints and whose node affinity admits the pool's
-// cheapest option.
-func daemons(daemonSets []*appsv1.DaemonSet, pool *packing.Pool) []*v1.Pod {
-	if len(pool.Options) == 0 {
-		return nil
-	}
-	rep := pool.Options[0].Node
-	var out []*v1.Pod
-	for _, ds := range daemonSets {
-		pod := &v1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: ds.Name + "-overhead", Namespace: ds.Namespace, Labels: ds.Spec.Template.Labels, UID: ds.UID + "-overhead"},
-			Spec:       *ds.Spec.Template.Spec.DeepCopy(),
-		}
-		if _, untolerated := v1helper.FindMatchingUntoleratedTaint(klog.Background(), pool.Taints, pod.Spec.Tolerations, func(t *v1.Taint) bool {
-			return t.Effect == v1.TaintEffectNoSchedule || t.Effect == v1.TaintEffectNoExecute
-		}, false); untolerated {
-			continue
-		}
-		if ok, _ := nodeaffinity.GetRequiredNodeAffinity(pod).Match(rep); !ok {
-			continue
-		}
-		out = append(out, pod)
-	}
 	return out
 }
 

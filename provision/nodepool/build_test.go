@@ -1,6 +1,7 @@
 package nodepool
 
 import (
+	"strings"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
@@ -8,6 +9,7 @@ import (
 
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/launchhealth"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
 )
 
@@ -74,5 +76,24 @@ func TestRequirementsSelector(t *testing.T) {
 	}
 	if _, err := requirementsSelector([]karpv1.NodeSelectorRequirementWithMinValues{{Key: "k", Operator: karpv1.NodeSelectorOpGte, Values: []string{"x"}}}); err == nil {
 		t.Error("Gte with a non-integer must be an error")
+	}
+}
+
+// TestPausedPoolOffersNothing: a NodePool whose nodes did not register
+// (NodeRegistrationHealthy=False, NodesDidNotRegister, for its generation)
+// offers nothing and says why; after an edit (a new generation) it
+// provisions again.
+func TestPausedPoolOffersNothing(t *testing.T) {
+	np := &karpv1.NodePool{ObjectMeta: metav1.ObjectMeta{Name: "paused", Generation: 2}}
+	np.SetCondition(metav1.Condition{Type: karpv1.ConditionTypeNodeRegistrationHealthy, Status: metav1.ConditionFalse,
+		Reason: launchhealth.ReasonNodesDidNotRegister, Message: "3 nodes in a row were launched and did not register"})
+	s := &Source{}
+	pool := s.build(np, nil, nil, nil)
+	if !strings.Contains(pool.Unavailable, "its launches are paused: 3 nodes in a row") || len(pool.Options) != 0 {
+		t.Errorf("paused pool: unavailable %q, %d options", pool.Unavailable, len(pool.Options))
+	}
+	np.Generation = 3 // edited since the pause
+	if paused, _ := launchhealth.Paused(np); paused {
+		t.Error("an edited pool is still paused")
 	}
 }

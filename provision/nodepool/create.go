@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1alpha1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned"
 	karplisters "github.com/fleet-scheduler/fleet-scheduler/provision/client/listers/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
@@ -72,6 +73,7 @@ func NewNodeClaim(np *karpv1.NodePool, spec packing.ClaimSpec) *karpv1.NodeClaim
 		}
 		return r
 	}
+	overlayAnnotations(nc.Annotations, spec.Options, types)
 	nc.Spec.Requirements = append(withoutKeys(nc.Spec.Requirements, karpv1.NodePoolLabelKey, v1.LabelInstanceTypeStable, v1.LabelTopologyZone, karpv1.CapacityTypeLabelKey),
 		in(karpv1.NodePoolLabelKey, []string{np.Name}),
 		in(v1.LabelInstanceTypeStable, types),
@@ -120,6 +122,26 @@ func bringsMissing(o *packing.PoolOption, min packing.MinValues, seen map[string
 		}
 	}
 	return false
+}
+
+// overlayAnnotations marks a claim whose instance types were chosen with
+// a NodeOverlay's price or capacity, as Karpenter marks it.
+func overlayAnnotations(annotations map[string]string, options []*packing.PoolOption, types []string) {
+	chosen := map[string]bool{}
+	for _, t := range types {
+		chosen[t] = true
+	}
+	for _, o := range options {
+		if !chosen[o.InstanceType] {
+			continue
+		}
+		if o.PriceOverlay != "" {
+			annotations[v1alpha1.PriceOverlayAppliedAnnotationKey] = "true"
+		}
+		if len(o.CapacityOverlays) > 0 {
+			annotations[v1alpha1.CapacityOverlayAppliedAnnotationKey] = "true"
+		}
+	}
 }
 
 func withoutKeys(reqs []karpv1.NodeSelectorRequirementWithMinValues, keys ...string) []karpv1.NodeSelectorRequirementWithMinValues {

@@ -9,6 +9,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1alpha1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
 )
 
@@ -56,5 +57,32 @@ func TestNewNodeClaimKeepsMinValues(t *testing.T) {
 	}
 	if r.MinValues == nil || *r.MinValues != 3 {
 		t.Errorf("instance-type requirement minValues = %v, want the template's 3", r.MinValues)
+	}
+}
+
+// TestNewNodeClaimOverlayAnnotations: a claim whose instance types carry a
+// NodeOverlay's price or capacity says so, as Karpenter's claims do.
+func TestNewNodeClaimOverlayAnnotations(t *testing.T) {
+	plain := &packing.Option{InstanceType: "c5.large", Zone: "us-east-1a", CapacityType: "on-demand", Price: 0.085,
+		Labels: map[string]string{v1.LabelInstanceTypeStable: "c5.large"}}
+	priced := *plain
+	priced.InstanceType, priced.Labels, priced.Price, priced.PriceOverlay = "m5.large", map[string]string{v1.LabelInstanceTypeStable: "m5.large"}, 0.01, "savings-plan"
+	np := &karpv1.NodePool{ObjectMeta: metav1.ObjectMeta{Name: "general"}}
+	for _, tc := range []struct {
+		name    string
+		options []*packing.Option
+		price   bool
+	}{
+		{"catalogue prices only", []*packing.Option{plain}, false},
+		{"an overlaid price among the types", []*packing.Option{plain, &priced}, true},
+	} {
+		nc := NewNodeClaim(np, packing.ClaimSpec{Name: "general-x", NodePool: "general", Options: packing.NewPoolOptions(tc.options, nil, nil)})
+		_, got := nc.Annotations[v1alpha1.PriceOverlayAppliedAnnotationKey]
+		if got != tc.price {
+			t.Errorf("%s: price-overlay-applied %v, want %v (annotations %v)", tc.name, got, tc.price, nc.Annotations)
+		}
+		if _, ok := nc.Annotations[v1alpha1.CapacityOverlayAppliedAnnotationKey]; ok {
+			t.Errorf("%s: capacity-overlay-applied set with no capacity overlay", tc.name)
+		}
 	}
 }

@@ -11,7 +11,8 @@ import (
 )
 
 // InFlight returns the NodeClaims whose node cannot take pods yet (not
-// initialized, not deleting) with the options they may still launch as:
+// initialized, not deleting) with the options they may still launch as, and
+// the others marked Ended:
 // their pool's options (from pools, as Pools returned them) narrowed by the
 // claim's requirements and, once launched, by its instance type, zone and
 // capacity type labels.
@@ -33,6 +34,7 @@ func (s *Source) InFlight(current []*packing.Pool) []packing.InFlight {
 	var out []packing.InFlight
 	for _, nc := range claims {
 		if nc.DeletionTimestamp != nil || meta.IsStatusConditionTrue(nc.Status.Conditions, karpv1.ConditionTypeInitialized) {
+			out = append(out, packing.InFlight{Name: nc.Name, Ended: true})
 			continue
 		}
 		pool := pools[nc.Labels[karpv1.NodePoolLabelKey]]
@@ -41,6 +43,9 @@ func (s *Source) InFlight(current []*packing.Pool) []packing.InFlight {
 		}
 		seen[nc.Name] = true
 		key := nc.ResourceVersion + "/" + s.pools[pool.Name].key
+		if s.overlays != nil {
+			key += "/" + s.overlays.key // the pool's options change with the overlays
+		}
 		cached := s.inFlight[nc.Name]
 		if cached == nil || cached.key != key {
 			cached = &cachedClaim{key: key, options: claimOptions(nc, pool)}

@@ -6,6 +6,7 @@ package nodepool
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -18,6 +19,8 @@ import (
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
 	ec2listers "github.com/fleet-scheduler/fleet-scheduler/provision/client/listers/ec2/v1"
 	karplisters "github.com/fleet-scheduler/fleet-scheduler/provision/client/listers/karpenter/v1"
+	alphalisters "github.com/fleet-scheduler/fleet-scheduler/provision/client/listers/karpenter/v1alpha1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/launchhealth"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
 )
 
@@ -39,10 +42,15 @@ type Source struct {
 	NodeClasses ec2listers.EC2NodeClassLister
 	DaemonSets  appslisters.DaemonSetLister
 	Catalog     Catalog
+	// NodeOverlays change the options' prices and capacity; nil when the
+	// karpenter.sh/v1alpha1 API is not served.
+	NodeOverlays alphalisters.NodeOverlayLister
 
 	mu       sync.Mutex
 	pools    map[string]*cachedPool
 	inFlight map[string]*cachedClaim
+	tracker  *usageTracker
+	overlays *overlayState
 }
 
 type cachedPool struct {
@@ -70,6 +78,7 @@ func (s *Source) Pools() []*packing.Pool {
 		return nodePools[i].Name < nodePools[j].Name
 	})
 	daemonSets, _ := s.DaemonSets.List(labels.Everything())
+	overlays := s.listOverlays()
 	usage := s.usage()
 
 	s.mu.Lock()
@@ -78,7 +87,6 @@ func (s *Source) Pools() []*packing.Pool {
 		s.pools = map[string]*cachedPool{}
 	}
 	seen := map[string]bool{}
-	out := make([]*packing.Pool, 0, len(nodePools))
 	for _, np := range nodePools {
 		seen[np.Name] = true
 		class, classErr := s.nodeClass(np)
@@ -88,14 +96,23 @@ func (s *Source) Pools() []*packing.Pool {
 			cached = &cachedPool{key: key, pool: s.build(np, class, classErr, daemonSets)}
 			s.pools[np.Name] = cached
 		}
-		pool := *cached.pool // shallow copy: Remaining changes with usage, the rest is shared
-		pool.Remaining = remaining(np, usage[np.Name])
-		out = append(out, &pool)
 	}
 	for name := range s.pools {
 		if !seen[name] {
 			delete(s.pools, name)
 		}
+	}
+	evaluated := s.evaluateOverlays(overlays, s.pools)
+	out := make([]*packing.Pool, 0, len(nodePools))
+	for _, np := range nodePools {
+		cached := s.pools[np.Name]
+		pool := *cached.pool // shallow copy: Remaining changes with usage, the rest is shared
+		if opts, ok := evaluated.result.Options[np.Name]; ok {
+			pool.Options = opts
+		}
+		pool.Version = cached.key + "/" + strconv.FormatUint(evaluated.generation, 10)
+		pool.Remaining = remaining(np, usage[np.Name])
+		out = append(out, &pool)
 	}
 	return out
 }
@@ -136,6 +153,9 @@ func (s *Source) cacheKey(np *karpv1.NodePool, class *ec2v1.EC2NodeClass, daemon
 	fmt.Fprintf(&b, "%d/%d", np.Generation, s.Catalog.Generation())
 	if c := meta.FindStatusCondition(np.Status.Conditions, karpv1.ConditionTypeValidationSucceeded); c != nil {
 		b.WriteString("/" + string(c.Status))
+	}
+	if paused, _ := launchhealth.Paused(np); paused {
+		b.WriteString("/paused")
 	}
 	if class != nil {
 		b.WriteString("/" + class.ResourceVersion)

@@ -11,6 +11,15 @@ import (
 // smallest allocatable among the options and the pool's daemon pods. Pods
 // planned onto the claim are the caller's to add.
 func NodeInfo(name string, pool *Pool, options []*PoolOption) *framework.NodeInfo {
+	ni := framework.NewNodeInfo(pool.Daemons...)
+	ni.SetNode(ClaimNode(name, pool, options))
+	return ni
+}
+
+// ClaimNode is the node object a claim would become: the cheapest
+// option's labels and the claim's name as hostname, the pool's taints, and
+// the smallest allocatable among the options, Ready.
+func ClaimNode(name string, pool *Pool, options []*PoolOption) *v1.Node {
 	rep := options[0]
 	labels := make(map[string]string, len(rep.Node.Labels)+1)
 	for k, v := range rep.Node.Labels {
@@ -27,7 +36,5 @@ func NodeInfo(name string, pool *Pool, options []*PoolOption) *framework.NodeInf
 			Conditions:  []v1.NodeCondition{{Type: v1.NodeReady, Status: v1.ConditionTrue}},
 		},
 	}
-	ni := framework.NewNodeInfo(pool.Daemons...)
-	ni.SetNode(node)
-	return ni
+	return node
 }

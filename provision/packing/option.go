@@ -25,6 +25,11 @@ type Option struct {
 	Labels      map[string]string
 	Capacity    v1.ResourceList
 	Allocatable v1.ResourceList
+	// PriceOverlay names the NodeOverlay that set Price, and
+	// CapacityOverlays those that added to Capacity and Allocatable; empty
+	// when the option is the catalogue's own.
+	PriceOverlay     string
+	CapacityOverlays []string
 }
 
 // PoolOption is an Option as a given NodePool would launch it: its node
@@ -32,8 +37,14 @@ type Option struct {
 // node selectors and affinity with component-helpers.
 type PoolOption struct {
 	*Option
-	Node        *v1.Node
+	Node *v1.Node
+	// allocatable is what pods may use: the option's allocatable less
+	// daemons.
 	allocatable *framework.Resource
+	// daemons are the requests of the DaemonSet pods that run on this
+	// option's nodes but not on every option of the pool (those are
+	// Pool.DaemonRequests); nil when there are none.
+	daemons *framework.Resource
 }
 
 // NewPoolOptions merges the pool's labels into each option, keeps those
@@ -78,5 +89,47 @@ func SortCheapestFirst(opts []*PoolOption) {
 	})
 }
 
-// AllocatableResource is the option's allocatable in the scheduler's form.
+// AllocatableResource is the option's allocatable in the scheduler's form,
+// less the DaemonSet pods that run on this option alone (HoldForDaemons).
 func (o *PoolOption) AllocatableResource() *framework.Resource { return o.allocatable }
+
+// HoldForDaemons keeps r, the requests of DaemonSet pods that run on this
+// option's nodes but not on every option of the pool, out of the room pods
+// may use. Call it while the pool is being built, before anyone reads the
+// option.
+func (o *PoolOption) HoldForDaemons(r *framework.Resource) {
+	if o.daemons == nil {
+		o.daemons = &framework.Resource{}
+	}
+	Add(o.daemons, r)
+	o.allocatable = lessDaemons(o.Option.Allocatable, o.daemons)
+}
+
+// DaemonRequests are the requests HoldForDaemons kept out; nil when none.
+func (o *PoolOption) DaemonRequests() *framework.Resource { return o.daemons }
+
+// WithOption is the pool option launching as opt instead (the same offering
+// with a NodeOverlay's price or capacity), with the same node and the same
+// DaemonSet hold. o is not changed.
+func (o *PoolOption) WithOption(opt *Option) *PoolOption {
+	return &PoolOption{Option: opt, Node: o.Node, daemons: o.daemons, allocatable: lessDaemons(opt.Allocatable, o.daemons)}
+}
+
+// lessDaemons is allocatable less daemons, each resource floored at zero:
+// a daemon that does not fit leaves the option no room, not negative room.
+func lessDaemons(allocatable v1.ResourceList, daemons *framework.Resource) *framework.Resource {
+	r := framework.NewResource(allocatable)
+	if daemons == nil {
+		return r
+	}
+	r.MilliCPU = max(r.MilliCPU-daemons.MilliCPU, 0)
+	r.Memory = max(r.Memory-daemons.Memory, 0)
+	r.EphemeralStorage = max(r.EphemeralStorage-daemons.EphemeralStorage, 0)
+	r.AllowedPodNumber = max(r.AllowedPodNumber-daemons.AllowedPodNumber, 0)
+	for name, q := range daemons.ScalarResources {
+		if have, ok := r.ScalarResources[name]; ok {
+			r.ScalarResources[name] = max(have-q, 0)
+		}
+	}
+	return r
+}

@@ -162,3 +162,30 @@ func TestLimitsAndPinning(t *testing.T) {
 		t.Errorf("within 1 node: %v", names(got))
 	}
 }
+
+// TestHolding: options narrow to those that admit every pod and hold the
+// base (daemons, pods already on the claim) plus all of them.
+func TestHolding(t *testing.T) {
+	opts := NewPoolOptions(catalogue, nil, nil)
+	daemons := PodRequests(pod("500m", "512Mi", nil))
+	for _, tc := range []struct {
+		name    string
+		pods    []*v1.Pod
+		want    []string
+		wantCPU int64
+	}{
+		{"the daemons alone", nil, []string{"t3.large/us-east-1a", "t3.large/us-east-1b", "m5.large/us-east-1a", "m5.xlarge/us-east-1a"}, 500},
+		{"two pods with the daemons need more than a large", []*v1.Pod{pod("1", "1Gi", nil), pod("1", "1Gi", nil)}, []string{"m5.xlarge/us-east-1a"}, 2500},
+		{"one pod pins a zone for all", []*v1.Pod{pod("500m", "1Gi", nil), pod("500m", "1Gi", map[string]string{v1.LabelTopologyZone: "us-east-1b"})}, []string{"t3.large/us-east-1b"}, 1500},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, need := Holding(opts, daemons, tc.pods...)
+			if !equal(names(got), tc.want) {
+				t.Errorf("got %v, want %v", names(got), tc.want)
+			}
+			if need.MilliCPU != tc.wantCPU {
+				t.Errorf("need %dm cpu, want %dm", need.MilliCPU, tc.wantCPU)
+			}
+		})
+	}
+}

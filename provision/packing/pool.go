@@ -30,6 +30,10 @@ type Pool struct {
 	MinValues MinValues
 	// Unavailable says why the pool cannot provision now; empty when it can.
 	Unavailable string
+	// Version changes whenever what the pool offers may have changed (its
+	// NodePool, node class, DaemonSets, the catalogue, NodeOverlays);
+	// Remaining changes without it.
+	Version string
 }
 
 // MaxAllocatable is the element-wise maximum allocatable across opts: a
@@ -67,6 +71,9 @@ type InFlight struct {
 	Pool    *Pool
 	Options []*PoolOption
 	Created time.Time
+	// Ended is set for a NodeClaim that takes no more pods: being deleted,
+	// or its node initialized (the scheduler places pods on it directly).
+	Ended bool
 }
 
 // ClaimSpec is a planned claim as it closes: what the NodeClaim object is

@@ -11,6 +11,7 @@ import (
 	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 )
 
 // Provider answers price lookups in USD per hour. The bool is false when the
@@ -30,18 +31,27 @@ var LinuxProductDescriptions = []string{"Linux/UNIX", "Linux/UNIX (Amazon VPC)"}
 
 var _ Provider = &Live{}
 
+// DefaultSpotDiscount is the share of the on-demand price a spot instance is
+// taken to save while DescribeSpotPriceHistory has never answered. Spot
+// saves 60-90% on most types; the low end keeps the estimate from making
+// spot look cheaper than it is, while it still ranks below on-demand.
+const DefaultSpotDiscount = 0.6
+
 // Live serves on-demand prices from a table (the embedded one by default) and
 // spot prices from the last successful DescribeSpotPriceHistory answer. It is
 // safe for concurrent use; RefreshSpot swaps the spot table atomically and a
-// failed refresh keeps the previous one.
+// failed refresh keeps the previous one. Until a refresh first succeeds, a
+// failed one makes spot prices estimates: the on-demand price less
+// DefaultSpotDiscount.
 type Live struct {
-	api SpotPriceAPI
-	now func() time.Time
+	api   SpotPriceAPI
+	clock clock.PassiveClock
 
 	mu          sync.RWMutex
 	onDemand    map[string]float64
 	spot        map[spotKey]float64
 	spotUpdated time.Time
+	spotFailed  bool // the last refresh failed
 }
 
 type spotKey struct{ instanceType, zone string }
@@ -53,7 +63,7 @@ func NewLive(api SpotPriceAPI) (*Live, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Live{api: api, now: time.Now, onDemand: table, spot: map[spotKey]float64{}}, nil
+	return &Live{api: api, clock: clock.RealClock{}, onDemand: table, spot: map[spotKey]float64{}}, nil
 }
 
 // OnDemandPrice implements Provider.
@@ -65,13 +75,32 @@ func (l *Live) OnDemandPrice(instanceType string) (float64, bool) {
 }
 
 // SpotPrice implements Provider: the latest spot price EC2 reported for the
-// type in the zone, or false when EC2 has not reported one.
+// type in the zone. When DescribeSpotPriceHistory failed and never
+// answered, it is the estimate from the on-demand price (SpotEstimated);
+// otherwise a type and zone EC2 reported no price for has none.
 func (l *Live) SpotPrice(instanceType, zone string) (float64, bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	p, ok := l.spot[spotKey{instanceType, zone}]
-	return p, ok
+	if p, ok := l.spot[spotKey{instanceType, zone}]; ok {
+		return p, true
+	}
+	if l.estimating() {
+		if od, ok := l.onDemand[instanceType]; ok {
+			return od * (1 - DefaultSpotDiscount), true
+		}
+	}
+	return 0, false
 }
+
+// SpotEstimated reports whether spot prices are estimates from the
+// on-demand table: DescribeSpotPriceHistory failed and never answered.
+func (l *Live) SpotEstimated() bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.estimating()
+}
+
+func (l *Live) estimating() bool { return l.spotFailed && l.spotUpdated.IsZero() }
 
 // SpotUpdated is when the spot table was last replaced (zero if never).
 func (l *Live) SpotUpdated() time.Time {
@@ -96,6 +125,14 @@ func (l *Live) SetOnDemandPrices(prices map[string]float64) {
 // error, or an answer with no usable price, the previous table is kept and
 // the error returned.
 func (l *Live) RefreshSpot(ctx context.Context) error {
+	err := l.refreshSpot(ctx)
+	l.mu.Lock()
+	l.spotFailed = err != nil
+	l.mu.Unlock()
+	return err
+}
+
+func (l *Live) refreshSpot(ctx context.Context) error {
 	if l.api == nil {
 		return fmt.Errorf("spot prices: no EC2 client configured")
 	}
@@ -105,7 +142,7 @@ func (l *Live) RefreshSpot(ctx context.Context) error {
 		ProductDescriptions: LinuxProductDescriptions,
 		// With a start time of now EC2 returns the price in effect now for
 		// each type and zone, rather than the whole history.
-		StartTime: aws.Time(l.now()),
+		StartTime: aws.Time(l.clock.Now()),
 	})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
@@ -135,7 +172,7 @@ func (l *Live) RefreshSpot(ctx context.Context) error {
 	}
 	l.mu.Lock()
 	l.spot = table
-	l.spotUpdated = l.now()
+	l.spotUpdated = l.clock.Now()
 	l.mu.Unlock()
 	logger.V(2).Info("Refreshed spot prices", "prices", len(table), "skipped", skipped)
 	return nil

@@ -1,7 +1,9 @@
 // Package pricing answers "what does an hour of this instance type cost":
 // on-demand prices from an offline table embedded in the binary, spot prices
-// from DescribeSpotPriceHistory when EC2 answers it. A price that is not known
-// is reported as unknown, never guessed.
+// from DescribeSpotPriceHistory, cached between refreshes. A price that is not
+// known is reported as unknown; the one estimate is spot's while EC2 has never
+// answered for it (the on-demand price less DefaultSpotDiscount), so spot
+// stays usable and ranked below on-demand.
 package pricing
 
 import (

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Override is one launch-template override of a CreateFleet request.
@@ -24,6 +25,17 @@ type Override struct {
 // overrides it could not fulfil; the rest go to the target, which launches
 // from them. When no override is left the answer carries only the errors.
 func FleetErrors(times int, code string, fail func(Override) bool) *Rule {
+	return FleetErrorsBy(times, func(o Override, _ string) string {
+		if fail(o) {
+			return code
+		}
+		return ""
+	})
+}
+
+// FleetErrorsBy is FleetErrors with the error code chosen per override
+// and the request's capacity type ("on-demand" or "spot"): "" keeps it.
+func FleetErrorsBy(times int, codeFor func(o Override, capacityType string) string) *Rule {
 	return &Rule{Action: "CreateFleet", Times: times, handle: func(w http.ResponseWriter, r *http.Request, form url.Values, forward http.Handler) {
 		configs, rest := splitConfigs(form)
 		lifecycle := form.Get("TargetCapacitySpecification.DefaultTargetCapacityType")
@@ -33,7 +45,7 @@ func FleetErrors(times int, code string, fail func(Override) bool) *Rule {
 			var keep []map[string]string
 			for _, o := range c.overrides {
 				ov := Override{InstanceType: o["InstanceType"], SubnetID: o["SubnetId"], AvailabilityZone: o["AvailabilityZone"], ImageID: o["ImageId"]}
-				if fail(ov) {
+				if code := codeFor(ov, lifecycle); code != "" {
 					items.WriteString(errorItem(c.spec, ov, lifecycle, code))
 					continue
 				}
@@ -51,6 +63,19 @@ func FleetErrors(times int, code string, fail func(Override) bool) *Rule {
 		}
 		setBody(r, []byte(joinConfigs(configs, rest).Encode()))
 		forward.ServeHTTP(w, withInject(r, items.String()))
+	}}
+}
+
+// SerialFleetErrors is FleetErrorsBy for faults that depend on what is
+// already launched (a quota): CreateFleet calls are handled one at a
+// time, each until the target has answered, and perRequest makes each
+// call's codeFor once the calls before it have launched.
+func SerialFleetErrors(perRequest func() func(o Override, capacityType string) string) *Rule {
+	var mu sync.Mutex
+	return &Rule{Action: "CreateFleet", handle: func(w http.ResponseWriter, r *http.Request, form url.Values, forward http.Handler) {
+		mu.Lock()
+		defer mu.Unlock()
+		FleetErrorsBy(0, perRequest()).handle(w, r, form, forward)
 	}}
 }
 

@@ -7,7 +7,7 @@
 // not list fresh instances yet (EC2's eventual consistency). Everything else
 // is forwarded unchanged.
 //
-// Faults are rules (APIError, Throttle, FleetErrors, Hold, Hang,
+// Faults are rules (APIError, Throttle, FleetErrors, Hold, Hang, Blackhole,
 // HideTagged) added to and removed from a running Proxy.
 package awsfault
 
@@ -16,6 +16,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -62,6 +63,13 @@ func New(target string) (*Proxy, error) {
 	p := &Proxy{calls: map[string]int{}}
 	p.rp = httputil.NewSingleHostReverseProxy(u)
 	p.rp.ModifyResponse = injectFleetErrors
+	p.rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		if r.Context().Err() != nil {
+			return // the caller gave up or died (a crash test's kill): nobody to answer, nothing to log
+		}
+		log.Printf("awsfault: forwarding %s: %v", r.URL.Path, err)
+		w.WriteHeader(http.StatusBadGateway)
+	}
 	p.server = httptest.NewServer(http.HandlerFunc(p.serve))
 	p.URL = p.server.URL
 	return p, nil
@@ -196,6 +204,17 @@ func Hang(action string, times int, answers chan<- string) *Rule {
 		forward.ServeHTTP(rec, r)
 		send(r.Context(), answers, rec.Body.String())
 		<-r.Context().Done() // the caller gave up (or died)
+	}}
+}
+
+// Blackhole accepts the first times requests for action (0: all) and
+// neither forwards nor answers them until the caller gives up: an endpoint
+// that hangs before acting. When arrived is not nil each request's body is
+// sent on it as the request arrives.
+func Blackhole(action string, times int, arrived chan<- string) *Rule {
+	return &Rule{Action: action, Times: times, handle: func(_ http.ResponseWriter, r *http.Request, form url.Values, _ http.Handler) {
+		send(r.Context(), arrived, form.Encode())
+		<-r.Context().Done()
 	}}
 }
 

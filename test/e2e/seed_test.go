@@ -31,6 +31,9 @@ var nodeClaims = schema.GroupVersionResource{Group: "karpenter.sh", Version: "v1
 // launches one instance per claim, the instances join from their user
 // data, and all 20 pods run within 60s, packed onto few nodes.
 func TestSeedScaleUp(t *testing.T) {
+	if _, err := kubectlFleet(); err != nil { // built before the clock starts
+		t.Fatal(err)
+	}
 	ctx := testContext(t, 5*time.Minute)
 	c := sandbox.Client
 	if n := runningScanWorkers(ctx, t); n != seed.ScanReplicas {
@@ -40,6 +43,9 @@ func TestSeedScaleUp(t *testing.T) {
 	for _, w := range sandbox.Workers {
 		static[w] = true
 	}
+
+	// kubectl fleet plan first: what scaling to 20 would launch.
+	plan := planScanWorker(ctx, t, 20)
 
 	// kubectl scale deployment scan-worker -n scan --replicas=20
 	scale(ctx, t, 20)
@@ -86,6 +92,8 @@ func TestSeedScaleUp(t *testing.T) {
 		}
 		claimNodes[node] = cl.GetName()
 	}
+	comparePlan(t, plan, claims.Items)
+	checkCost(ctx, t, claims.Items)
 
 	// aws ec2 describe-instances: one running instance per NodeClaim, tagged with it.
 	byClaim := runningInstancesByClaim(ctx, t)
@@ -147,6 +155,7 @@ func TestSeedScaleUp(t *testing.T) {
 		t.Errorf("17 extra pods took %d new nodes: not packed", len(claimNodes))
 	}
 	t.Logf("pods per node: %v", sortedCounts(perNode))
+	checkRunbookQueries(ctx, t, len(managed.Items))
 
 	// Back to 3: the simulator's kubelets stop and delete the pods.
 	scale(ctx, t, seed.ScanReplicas)

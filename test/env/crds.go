@@ -33,6 +33,12 @@ func ReadCRDs(t testing.TB) []*apiextensionsv1.CustomResourceDefinition {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no CRDs in %s (run make generate): %v", dir, err)
 	}
+	return ReadCRDFiles(t, files...)
+}
+
+// ReadCRDFiles reads one CRD from each file, strictly.
+func ReadCRDFiles(t testing.TB, files ...string) []*apiextensionsv1.CustomResourceDefinition {
+	t.Helper()
 	var crds []*apiextensionsv1.CustomResourceDefinition
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
@@ -55,10 +61,16 @@ func ReadCRDs(t testing.TB) []*apiextensionsv1.CustomResourceDefinition {
 // non-structural, fails the test.
 func InstallCRDs(t testing.TB, cfg *rest.Config) map[string]*apiextensionsv1.CustomResourceDefinition {
 	t.Helper()
+	return InstallCRDObjects(t, cfg, ReadCRDs(t)...)
+}
+
+// InstallCRDObjects creates the CRDs and waits as InstallCRDs does.
+func InstallCRDObjects(t testing.TB, cfg *rest.Config, crds ...*apiextensionsv1.CustomResourceDefinition) map[string]*apiextensionsv1.CustomResourceDefinition {
+	t.Helper()
 	ctx := context.Background()
 	client := apiextensionsclient.NewForConfigOrDie(cfg)
 	installed := map[string]*apiextensionsv1.CustomResourceDefinition{}
-	for _, crd := range ReadCRDs(t) {
+	for _, crd := range crds {
 		created, err := client.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, crd, metav1.CreateOptions{})
 		if err != nil {
 			t.Fatalf("creating CRD %s: %v", crd.Name, err)

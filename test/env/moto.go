@@ -79,6 +79,19 @@ func StartMotoT(t testing.TB) *Moto {
 	return m
 }
 
+// RunWithMoto is a TestMain that shares one moto_server among a package's
+// tests: it starts it into *moto, runs the tests and stops it, and returns
+// the exit code.
+func RunWithMoto(m *testing.M, moto **Moto) int {
+	var err error
+	if *moto, err = StartMoto("us-east-1"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer (*moto).Close()
+	return m.Run()
+}
+
 // AWSConfig returns an SDK configuration that sends every call to this server.
 func (m *Moto) AWSConfig() aws.Config {
 	return aws.Config{

@@ -20,7 +20,7 @@ const SchedulerName = "fleet-scheduler"
 
 // StartScheduler runs the real kube-scheduler in this process against cfg,
 // with one profile: the default plugins plus the named PostFilter plugin
-// (built by factory) after DefaultPreemption. It stops when the test ends.
+// (built by factory) after DefaultPreemption and before DynamicResources. It stops when the test ends.
 func StartScheduler(t *testing.T, cfg *rest.Config, pluginName string, factory frameworkruntime.PluginFactory) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -29,8 +29,11 @@ func StartScheduler(t *testing.T, cfg *rest.Config, pluginName string, factory f
 
 	versioned := configv1.KubeSchedulerConfiguration{Profiles: []configv1.KubeSchedulerProfile{{
 		SchedulerName: ptr.To(SchedulerName),
+		// After DefaultPreemption, before DynamicResources, as the shipped
+		// configurations order them (see the README).
 		Plugins: &configv1.Plugins{PostFilter: configv1.PluginSet{
-			Enabled: []configv1.Plugin{{Name: pluginName}},
+			Disabled: []configv1.Plugin{{Name: "DynamicResources"}},
+			Enabled:  []configv1.Plugin{{Name: pluginName}, {Name: "DynamicResources"}},
 		}},
 	}}}
 	internal := configtesting.V1ToInternalWithDefaults(t, versioned)

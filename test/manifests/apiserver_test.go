@@ -69,12 +69,37 @@ func TestAPIServer(t *testing.T) {
 		"--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
 		"--audit-policy-file="+policy, "--audit-log-path="+auditLog)
 	env.InstallCRDs(t, api.Config)
+	// Argo CD's Application and the Prometheus Operator's ServiceMonitor and
+	// PrometheusRule, vendored (testdata/crds/README.md): their schemas judge
+	// our Applications and monitoring objects as a cluster running them would.
+	thirdParty, err := filepath.Glob(filepath.Join("testdata", "crds", "*.yaml"))
+	if err != nil || len(thirdParty) != 3 {
+		t.Fatalf("testdata/crds: %v %v", thirdParty, err)
+	}
+	env.InstallCRDObjects(t, api.Config, env.ReadCRDFiles(t, thirdParty...)...)
+	if _, err := api.Client.CoreV1().Namespaces().Create(context.Background(),
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "argocd"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("apiserver with CRDs up in %s", time.Since(start).Round(time.Millisecond))
 
 	t.Run("every build is accepted (server-side dry run)", func(t *testing.T) {
-		for _, d := range []string{baseDir, devDir, prodDir, staticPodDir} {
+		for _, d := range []string{baseDir, devDir, prodDir, staticPodDir,
+			argocdDir + "/dev", argocdDir + "/prod", workloadsDir + "/dev", workloadsDir + "/prod"} {
 			t.Run(d, func(t *testing.T) { createAll(t, api.Config, kustomize(t, d), true) })
 		}
+		for _, f := range []string{argocdDir + "/dev-karpenter-apps.yaml", argocdDir + "/prod-karpenter-apps.yaml"} {
+			t.Run(f, func(t *testing.T) {
+				createAll(t, api.Config, &build{dir: f, objects: []object{decodeFile(t, f)}}, true)
+			})
+		}
+		t.Run("prod with the monitoring component", func(t *testing.T) {
+			b := withComponent(t, prodDir, monitoringDir)
+			if countKind(b, "ServiceMonitor") != 1 || countKind(b, "PrometheusRule") != 1 {
+				t.Errorf("the monitoring component adds no ServiceMonitor and PrometheusRule")
+			}
+			createAll(t, api.Config, b, true)
+		})
 	})
 	prod := kustomize(t, prodDir)
 	t.Run("prod is created", func(t *testing.T) { createAll(t, api.Config, prod, false) })
@@ -165,6 +190,8 @@ var needed = []access{
 	{verb: "update", group: "karpenter.sh", resource: "nodeclaims", sub: "status"},
 	{verb: "patch", group: "karpenter.sh", resource: "nodeclaims", sub: "status"},
 	{verb: "update", group: "karpenter.sh", resource: "nodeclaims", sub: "finalizers"},
+	{verb: "watch", group: "karpenter.sh", resource: "nodeoverlays"},
+	{verb: "update", group: "karpenter.sh", resource: "nodeoverlays", sub: "status"},
 	{verb: "watch", group: "karpenter.k8s.aws", resource: "ec2nodeclasses"},
 	{verb: "update", group: "karpenter.k8s.aws", resource: "ec2nodeclasses", sub: "status"},
 	{verb: "get", resource: "nodes"},
@@ -181,16 +208,21 @@ var needed = []access{
 	{verb: "patch", group: "events.k8s.io", resource: "events", ns: "default"},
 	{verb: "create", resource: "events", ns: "kube-system"},
 	{verb: "get", resource: "configmaps", ns: "kube-public", name: "cluster-info"},
-	// minted bootstrap tokens (prod)
+	// minted bootstrap tokens (prod): created, then deleted by name
 	{verb: "create", resource: "secrets", ns: "kube-system"},
-	{verb: "list", resource: "secrets", ns: "kube-system"},
 	{verb: "delete", resource: "secrets", ns: "kube-system", name: "bootstrap-token-abcdef"},
 }
 
 // refused is what it must not be able to do.
 var refused = []access{
+	// No Secret is read, anywhere: not even the tokens it minted.
+	{verb: "get", resource: "secrets", ns: "kube-system"},
+	{verb: "get", resource: "secrets", ns: "kube-system", name: "bootstrap-token-abcdef"},
+	{verb: "list", resource: "secrets", ns: "kube-system"},
+	{verb: "watch", resource: "secrets", ns: "kube-system"},
 	{verb: "get", resource: "secrets", ns: "default"},
 	{verb: "list", resource: "secrets"},
+	{verb: "watch", resource: "secrets"},
 	{verb: "create", resource: "secrets", ns: "default"},
 	{verb: "get", resource: "configmaps", ns: "kube-public", name: "other"},
 	{verb: "list", resource: "configmaps", ns: "kube-public"},
@@ -203,6 +235,7 @@ var refused = []access{
 	{verb: "create", group: "karpenter.k8s.aws", resource: "ec2nodeclasses"},
 	{verb: "delete", group: "karpenter.k8s.aws", resource: "ec2nodeclasses"},
 	{verb: "deletecollection", group: "karpenter.sh", resource: "nodeclaims"},
+	{verb: "update", group: "karpenter.sh", resource: "nodeoverlays"},
 	{verb: "update", group: "apps", resource: "daemonsets", ns: "kube-system"},
 	{verb: "update", group: "coordination.k8s.io", resource: "leases", ns: "kube-system", name: "kube-controller-manager"},
 	{verb: "create", resource: "serviceaccounts", sub: "token", ns: "kube-system", name: serviceAccount},

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -19,22 +20,34 @@ const dashboardFile = "manifests/dashboards/fleet-scheduler.json"
 // the scheduler's /metrics.
 func exportedMetrics() map[string]bool {
 	out := map[string]bool{}
-	for _, m := range []interface{ FQName() string }{
-		metrics.NodeClaimsCreated, metrics.NodeClaimsLaunched, metrics.NodeClaimsRegistered,
-		metrics.NodeClaimsInitialized, metrics.NodeClaimsTerminated, metrics.NodeClaimsDisrupted,
-		metrics.ProvisionerSchedulingDuration, metrics.SchedulerSchedulingDuration,
-		metrics.PodsStartupDuration, metrics.NodesAllocatable,
-	} {
-		out[m.FQName()] = true
+	for _, name := range metrics.Names() {
+		out[name] = true
 	}
 	return out
 }
 
-// thirdPartyMetrics are the kube-state-metrics and node-exporter series the
-// dashboard may use.
+// thirdPartyMetrics are the series of kube-state-metrics (and Prometheus's
+// own up) that the dashboard and the alerts may read: the sandbox's
+// Prometheus has them, so every query is checked against real data there.
 var thirdPartyMetrics = []string{
-	"kube_node_labels", "kube_pod_status_phase", "kube_node_status_allocatable", "kube_pod_container_resource_requests",
-	"node_cpu_seconds_total", "node_memory_MemAvailable_bytes", "node_memory_MemTotal_bytes",
+	"kube_node_labels", "kube_pod_status_phase", "kube_pod_status_unschedulable", "kube_node_status_allocatable",
+	"kube_pod_container_resource_requests", "up",
+}
+
+// checkMetricNames reports the series an expression reads that nothing
+// exports.
+func checkMetricNames(t *testing.T, where, expr string) {
+	t.Helper()
+	exported := exportedMetrics()
+	for _, name := range promIdentifiers(expr) {
+		family := regexp.MustCompile(`_(bucket|sum|count)$`).ReplaceAllString(name, "")
+		switch {
+		case strings.HasPrefix(name, "karpenter_") && !exported[family] && !exported[name]:
+			t.Errorf("%s reads %s, which fleet-scheduler does not export (provision/metrics)", where, name)
+		case !strings.HasPrefix(name, "karpenter_") && !slices.Contains(thirdPartyMetrics, name):
+			t.Errorf("%s reads %s, not a known kube-state-metrics series", where, name)
+		}
+	}
 }
 
 type dashboard struct {
@@ -68,7 +81,7 @@ func promIdentifiers(expr string) []string {
 	expr = regexp.MustCompile(`\b(by|on|without|ignoring|group_left|group_right)\s*\([^)]*\)`).ReplaceAllString(expr, "")
 	expr = regexp.MustCompile(`"[^"]*"`).ReplaceAllString(expr, `""`)
 	expr = regexp.MustCompile(`\[[^\]]*\]`).ReplaceAllString(expr, "[]")
-	keywords := []string{"sum", "count", "avg", "min", "max", "rate", "increase", "histogram_quantile", "vector", "or", "and", "unless", "bool"}
+	keywords := []string{"sum", "count", "avg", "min", "max", "rate", "increase", "histogram_quantile", "vector", "absent", "or", "and", "unless", "bool"}
 	var out []string
 	for _, m := range regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*`).FindAllString(expr, -1) {
 		if !slices.Contains(keywords, m) {
@@ -83,11 +96,13 @@ func TestDashboard(t *testing.T) {
 	if d.UID == "" || d.Title == "" {
 		t.Errorf("uid %q title %q: both are needed to import and link the dashboard", d.UID, d.Title)
 	}
-	exported := exportedMetrics()
 	exprs := map[string][]string{}
 	for _, p := range d.Panels {
 		if p.Type == "row" {
 			continue
+		}
+		if _, dup := exprs[p.Title]; dup {
+			t.Errorf("two panels titled %q", p.Title)
 		}
 		if len(p.Targets) == 0 {
 			t.Errorf("panel %q has no query", p.Title)
@@ -97,33 +112,42 @@ func TestDashboard(t *testing.T) {
 			if strings.Count(tg.Expr, "(") != strings.Count(tg.Expr, ")") || strings.Count(tg.Expr, "{") != strings.Count(tg.Expr, "}") {
 				t.Errorf("panel %q: unbalanced %q", p.Title, tg.Expr)
 			}
-			for _, name := range promIdentifiers(tg.Expr) {
-				family := regexp.MustCompile(`_(bucket|sum|count)$`).ReplaceAllString(name, "")
-				switch {
-				case strings.HasPrefix(name, "karpenter_") && !exported[family] && !exported[name]:
-					t.Errorf("panel %q reads %s, which fleet-scheduler does not export (provision/metrics)", p.Title, name)
-				case !strings.HasPrefix(name, "karpenter_") && !slices.Contains(thirdPartyMetrics, name):
-					t.Errorf("panel %q reads %s, not a known kube-state-metrics/node-exporter series", p.Title, name)
-				}
-			}
+			checkMetricNames(t, "panel "+strconv.Quote(p.Title), tg.Expr)
 		}
 	}
-	// The runbook's panels, with its queries where it gives one.
-	for title, want := range map[string]string{
-		"Active Karpenter Nodes":      `count(kube_node_labels{label_managed_by="karpenter"})`,
-		"Pending Pods Count":          `kube_pod_status_phase{phase="Pending"}`,
-		"Node Provisioning Latency":   `histogram_quantile(0.99, sum by (le) (rate(karpenter_provisioner_scheduling_duration_seconds_bucket`,
-		"Instance Type Distribution":  `kube_node_labels{label_managed_by="karpenter"}`,
-		"CPU Utilization per Node":    `node_cpu_seconds_total`,
-		"Memory Utilization per Node": `node_memory_MemAvailable_bytes`,
+	// The runbook's panels, with what each must show.
+	for title, want := range map[string][]string{
+		"Active Karpenter Nodes": {`count(kube_node_labels{label_managed_by="karpenter"})`},
+		"Pending Pods Count":     {`sum(kube_pod_status_phase{phase="Pending"})`},
+		// How long a pod waits for its node, not how long one decision takes.
+		"Node Provisioning Latency": {
+			`histogram_quantile(0.99, sum by (le) (rate(karpenter_pods_startup_duration_seconds_bucket`,
+			`karpenter_nodeclaims_startup_duration_seconds_bucket`,
+		},
+		"Provisioner Decision Time (PostFilter)": {`histogram_quantile(0.99, sum by (le) (rate(karpenter_provisioner_scheduling_duration_seconds_bucket`},
+		"Instance Type Distribution":             {`count by (instance_type) (karpenter_nodes_allocatable`},
+		"CPU Utilization per Node":               {`kube_pod_container_resource_requests{resource="cpu"}`, `label_managed_by="karpenter"`},
+		"Memory Utilization per Node":            {`kube_pod_container_resource_requests{resource="memory"}`, `label_managed_by="karpenter"`},
 	} {
 		got, ok := exprs[title]
 		if !ok {
 			t.Errorf("no panel %q", title)
 			continue
 		}
-		if !slices.ContainsFunc(got, func(e string) bool { return strings.Contains(e, want) }) {
-			t.Errorf("panel %q queries %q, want one with %q", title, got, want)
+		for _, w := range want {
+			if !slices.ContainsFunc(got, func(e string) bool { return strings.Contains(e, w) }) {
+				t.Errorf("panel %q queries %q, want one with %q", title, got, w)
+			}
 		}
+	}
+	for _, e := range exprs["Node Provisioning Latency"] {
+		if strings.Contains(e, "scheduling_duration") {
+			t.Errorf("Node Provisioning Latency plots %q: a decision's time is not the wait for a node", e)
+		}
+	}
+	// "Given up" counts failures only: scale-down is not giving up.
+	givenUp := strings.Join(exprs["NodeClaims Given Up (1h)"], " ")
+	if !strings.Contains(givenUp, `reason=~"insufficient_capacity|liveness"`) {
+		t.Errorf("NodeClaims Given Up (1h) queries %q: want only the failure reasons (insufficient_capacity, liveness)", givenUp)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/fleet-scheduler/fleet-scheduler/provision/catalog"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/ec2"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/instanceprofile"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/interruption"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/pricing"
 	"github.com/fleet-scheduler/fleet-scheduler/test/env"
 )
@@ -33,6 +34,7 @@ var policyPlaceholders = map[string]string{
 	"CLUSTER_NAME":             "sesacthon-dev",
 	"NODE_ROLE_NAME":           "KarpenterNodeRole-sesacthon-dev",
 	"BOOTSTRAP_PARAMETER_PATH": "/sesacthon/dev/karpenter",
+	"INTERRUPTION_QUEUE_NAME":  "sesacthon-dev",
 }
 
 type policyDocument struct {
@@ -88,6 +90,9 @@ func codeActions() []string {
 		},
 		"iam": {
 			reflect.TypeFor[instanceprofile.IAMAPI](),
+		},
+		"sqs": {
+			reflect.TypeFor[interruption.SQSAPI](),
 		},
 	} {
 		for _, it := range ifaces {
@@ -185,6 +190,12 @@ func TestIAMPolicy(t *testing.T) {
 		if slices.Contains(st.Action, "ec2:CreateTags") && !slices.Contains(st.Condition["StringEquals"]["ec2:CreateAction"], "CreateFleet") {
 			t.Errorf("%s: CreateTags is not limited to tagging on create (ec2:CreateAction)", st.Sid)
 		}
+		// The interruption queue's messages are the controller's alone: its
+		// calls name that one queue.
+		if slices.ContainsFunc(st.Action, func(a string) bool { return strings.HasPrefix(a, "sqs:") }) &&
+			!slices.Equal(st.Resource, []string{"arn:aws:sqs:${AWS_REGION}:${AWS_ACCOUNT_ID}:${INTERRUPTION_QUEUE_NAME}"}) {
+			t.Errorf("%s: SQS actions on %v, want the interruption queue only", st.Sid, st.Resource)
+		}
 		if slices.Contains(st.Action, "iam:PassRole") && (slices.ContainsFunc(st.Resource, func(r string) bool { return strings.Contains(r, "*") }) ||
 			!slices.Contains(st.Condition["StringEquals"]["iam:PassedToService"], "ec2.amazonaws.com")) {
 			t.Errorf("%s: PassRole must name the node role and pass it only to EC2", st.Sid)
@@ -214,11 +225,11 @@ func requireTagCondition(t *testing.T, st statement, key string) {
 	}
 }
 
-// TestAWSServices: the code talks to EC2, SSM and IAM only. A client for another
+// TestAWSServices: the code talks to EC2, SSM, IAM and SQS only. A client for another
 // service (the Pricing API, say) needs its actions in the policy and its
 // interface in codeActions.
 func TestAWSServices(t *testing.T) {
-	allowed := []string{"ec2", "ssm", "iam"}
+	allowed := []string{"ec2", "ssm", "iam", "sqs"}
 	root := env.RepoRoot()
 	for _, dir := range []string{"cmd", "plugins", "provision"} {
 		err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d fs.DirEntry, err error) error {

@@ -59,12 +59,14 @@ type deploymentBuild struct {
 	// tokens, which need Secret access in kube-system and nothing else does.
 	ssm bool
 	pdb bool
+	// spread: the replicas are kept on different nodes and zones.
+	spread bool
 }
 
 var deploymentBuilds = []deploymentBuild{
 	{dir: baseDir, replicas: 2, verbosity: "2", clusterName: "sesacthon-dev", ssm: true},
 	{dir: devDir, replicas: 1, verbosity: "4", clusterName: "sesacthon-dev", ssm: true},
-	{dir: prodDir, replicas: 2, verbosity: "2", clusterName: "sesacthon-prod", pdb: true},
+	{dir: prodDir, replicas: 2, verbosity: "2", clusterName: "sesacthon-prod", pdb: true, spread: true},
 }
 
 func TestDeploymentBuilds(t *testing.T) {
@@ -121,6 +123,13 @@ func TestStaticPod(t *testing.T) {
 	pod, ok := decodeFile(t, path.Join(staticPodDir, "kube-scheduler.yaml")).typed.(*corev1.Pod)
 	if !ok {
 		t.Fatal("kube-scheduler.yaml is not a Pod")
+	}
+	if want := makeVariable(t, "IMAGE_REPO") + ":" + makeVariable(t, "VERSION"); pod.Spec.Containers[0].Image != want {
+		t.Errorf("static pod image %q, want %q (make image)", pod.Spec.Containers[0].Image, want)
+	}
+	// kubeadm's scheduler.conf is 0600 root; the image's own user (65532) cannot read it.
+	if sc := pod.Spec.Containers[0].SecurityContext; sc == nil || sc.RunAsUser == nil || *sc.RunAsUser != 0 {
+		t.Error("the static pod must run as root (runAsUser: 0) to read kubeadm's scheduler.conf")
 	}
 	if pod.Namespace != runbookNamespace || pod.Name != "kube-scheduler" || !pod.Spec.HostNetwork {
 		t.Errorf("static pod %s/%s hostNetwork=%v: want kube-system/kube-scheduler on the host network, as kubeadm's", pod.Namespace, pod.Name, pod.Spec.HostNetwork)
@@ -264,6 +273,13 @@ func checkRBAC(t *testing.T, b *build, subject rbacv1.Subject, wantSecrets bool)
 					if !strings.HasPrefix(key, "Role/kube-system/") {
 						t.Errorf("%s grants %s outside a kube-system Role", key, res)
 					}
+					// Minting creates, revoking deletes by name: no Secret
+					// is ever read.
+					for _, v := range rule.Verbs {
+						if v != "create" && v != "delete" {
+							t.Errorf("%s: %s on %s; fleet-scheduler reads no Secret (create and delete only)", where, v, res)
+						}
+					}
 				}
 				if slices.Contains([]string{"nodes/proxy", "pods/exec", "serviceaccounts/token", "certificatesigningrequests/approval"}, res) {
 					t.Errorf("%s: %s is a privilege fleet-scheduler never uses", where, res)
@@ -353,8 +369,13 @@ func checkDeployment(t *testing.T, b *build, dep *appsv1.Deployment, want deploy
 		t.Fatalf("%d containers, %d init containers: want one container", len(spec.Containers), len(spec.InitContainers))
 	}
 	c := spec.Containers[0]
-	if !strings.Contains(c.Image, ":") || strings.HasSuffix(c.Image, ":latest") {
-		t.Errorf("image %q: want a pinned tag", c.Image)
+	// The image `make image` builds, at the version the Makefile sets.
+	if want := makeVariable(t, "IMAGE_REPO") + ":" + makeVariable(t, "VERSION"); c.Image != want {
+		t.Errorf("image %q, want %q (make image)", c.Image, want)
+	}
+	// The image's user: a pod running as another uid could not use its home.
+	if psc != nil && psc.RunAsUser != nil && *psc.RunAsUser != 65532 {
+		t.Errorf("runAsUser %d, the image's user is 65532", *psc.RunAsUser)
 	}
 	sc := c.SecurityContext
 	if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
@@ -385,6 +406,10 @@ func checkDeployment(t *testing.T, b *build, dep *appsv1.Deployment, want deploy
 		t.Errorf("--secure-port=%s, want 10259", flags["secure-port"])
 	}
 
+	if want.spread {
+		checkSpread(t, dep)
+	}
+
 	port := func(p intstr.IntOrString) int32 {
 		if p.Type == intstr.Int {
 			return p.IntVal
@@ -405,6 +430,38 @@ func checkDeployment(t *testing.T, b *build, dep *appsv1.Deployment, want deploy
 		if g.Path != "/healthz" || g.Scheme != corev1.URISchemeHTTPS || port(g.Port) != securePort {
 			t.Errorf("%s probe %s %s port %v: want HTTPS /healthz on %d", name, g.Scheme, g.Path, g.Port.String(), securePort)
 		}
+	}
+}
+
+// checkSpread: no two replicas on one node (required anti-affinity on the
+// hostname), an even spread over zones (DoNotSchedule), both selecting the
+// Deployment's own pods, and a rollout that needs no third node.
+func checkSpread(t *testing.T, dep *appsv1.Deployment) {
+	t.Helper()
+	spec := dep.Spec.Template.Spec
+	podLabels := labels.Set(dep.Spec.Template.Labels)
+	selects := func(ls *metav1.LabelSelector) bool {
+		sel, err := metav1.LabelSelectorAsSelector(ls)
+		return err == nil && !sel.Empty() && sel.Matches(podLabels)
+	}
+	hostname := false
+	if a := spec.Affinity; a != nil && a.PodAntiAffinity != nil {
+		for _, term := range a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
+			hostname = hostname || term.TopologyKey == corev1.LabelHostname && selects(term.LabelSelector)
+		}
+	}
+	if !hostname {
+		t.Errorf("affinity %+v: want a required pod anti-affinity on %s selecting the replicas", spec.Affinity, corev1.LabelHostname)
+	}
+	zone := false
+	for _, c := range spec.TopologySpreadConstraints {
+		zone = zone || c.TopologyKey == corev1.LabelTopologyZone && c.MaxSkew == 1 && c.WhenUnsatisfiable == corev1.DoNotSchedule && selects(c.LabelSelector)
+	}
+	if !zone {
+		t.Errorf("topologySpreadConstraints %+v: want maxSkew 1 over %s, DoNotSchedule, selecting the replicas", spec.TopologySpreadConstraints, corev1.LabelTopologyZone)
+	}
+	if ru := dep.Spec.Strategy.RollingUpdate; ru == nil || ru.MaxSurge == nil || ru.MaxSurge.IntValue() != 0 {
+		t.Errorf("rolling update %+v: a surge replica would need a node no replica runs on; want maxSurge 0", ru)
 	}
 }
 
@@ -535,9 +592,19 @@ func provisionerArgs(t *testing.T, p *schedconfig.KubeSchedulerProfile) *config.
 		return nil
 	}
 	// The framework runs multiPoint plugins (the defaults, DefaultPreemption
-	// among them) before those enabled only at postFilter, in order.
-	if last := post.Enabled[len(post.Enabled)-1].Name; last != provisioner.Name {
-		t.Errorf("profile %s: postFilter plugins end with %s; the Provisioner must come last", p.SchedulerName, last)
+	// among them) before those enabled only at postFilter, in order. The
+	// Provisioner comes after DefaultPreemption and before DynamicResources,
+	// whose PostFilter errors out for a pod an earlier PreFilter plugin
+	// rejected: DynamicResources is taken off multiPoint at postFilter and,
+	// if at all, enabled again after the Provisioner.
+	names := make([]string, len(post.Enabled))
+	for i, pl := range post.Enabled {
+		names[i] = pl.Name
+	}
+	dra := func(pl schedconfig.Plugin) bool { return pl.Name == "DynamicResources" }
+	if at := slices.Index(names, provisioner.Name); slices.Contains(names[:at], "DynamicResources") ||
+		!slices.ContainsFunc(post.Disabled, dra) && !slices.ContainsFunc(p.Plugins.MultiPoint.Disabled, dra) {
+		t.Errorf("profile %s: postFilter runs DynamicResources before the Provisioner (enabled %v, disabled %v)", p.SchedulerName, names, post.Disabled)
 	}
 	preempt := func(pl schedconfig.Plugin) bool { return pl.Name == "DefaultPreemption" }
 	if !slices.ContainsFunc(p.Plugins.MultiPoint.Enabled, preempt) && !slices.ContainsFunc(post.Enabled, preempt) ||

@@ -3,6 +3,7 @@ package manifests
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"k8s.io/utils/ptr"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -30,6 +32,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/yaml"
 
+	"github.com/fleet-scheduler/fleet-scheduler/hack/sandbox/join"
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap"
@@ -63,6 +66,13 @@ func runAsServiceAccount(t *testing.T, api *env.APIServer, b *build) {
 		t.Fatal(err)
 	}
 	ec2c := awsec2.NewFromConfig(moto.AWSConfig())
+	// The interruption queue the config names, as manifests/interruption
+	// makes it: the binary finds it and long-polls it.
+	if args.InterruptionQueue != "" {
+		if _, err := sqs.NewFromConfig(moto.AWSConfig()).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(args.InterruptionQueue)}); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	// The cluster as kubeadm leaves it: cluster-info, a tainted control
 	// plane node; the seed's NodePool and EC2NodeClass.
@@ -104,8 +114,9 @@ func runAsServiceAccount(t *testing.T, api *env.APIServer, b *build) {
 		}
 		flags = append(flags, a)
 	}
-	// In a pod these default to the in-cluster config.
-	flags = append(flags, "--bind-address=127.0.0.1", "--authentication-kubeconfig="+kubeconfig, "--authorization-kubeconfig="+kubeconfig)
+	// In a pod these default to the in-cluster config. -v=6 logs every
+	// API request: no token may show up even so.
+	flags = append(flags, "--bind-address=127.0.0.1", "--authentication-kubeconfig="+kubeconfig, "--authorization-kubeconfig="+kubeconfig, "--v=6")
 
 	bin := buildScheduler(t)
 	logPath := filepath.Join(t.TempDir(), "fleet-scheduler.log")
@@ -208,8 +219,22 @@ func runAsServiceAccount(t *testing.T, api *env.APIServer, b *build) {
 		}
 		return l.Items, nil
 	}
-	if s, err := tokenSecrets(ctx); err != nil || len(s) != 1 || s[0].Type != corev1.SecretTypeBootstrapToken {
+	// One token, minted for the launch; its ID, and nothing more of it, on
+	// the claim; its secret in the instance's user data (only there).
+	s, err := tokenSecrets(ctx)
+	if err != nil || len(s) != 1 || s[0].Type != corev1.SecretTypeBootstrapToken {
 		t.Fatalf("minted token Secrets %v (%v): want one bootstrap token for the claim", s, err)
+	}
+	ids := bootstrap.TokenIDs(claim.Annotations)
+	if len(ids) != 1 || s[0].Name != "bootstrap-token-"+ids[0] {
+		t.Fatalf("token IDs on the claim %v, want the one minted (%s)", ids, s[0].Name)
+	}
+	secret := string(s[0].Data["token-secret"])
+	if strings.Contains(fmt.Sprint(claim.Annotations, claim.Labels, claim.Status), secret) {
+		t.Errorf("the claim carries the token's secret")
+	}
+	if j := userDataJoin(t, ctx, ec2c, args.ClusterName, claim.Name); j.Token != ids[0]+"."+secret || j.ConfigFile == "" {
+		t.Errorf("the user data joins with %v (config file %q), want the minted token in a JoinConfiguration", j, j.ConfigFile)
 	}
 	checkLaunchTags(t, ctx, ec2c, args.ClusterName, claim.Name)
 
@@ -265,6 +290,10 @@ func runAsServiceAccount(t *testing.T, api *env.APIServer, b *build) {
 			return false, nil
 		}
 		return meta.IsStatusConditionTrue(nc.Status.Conditions, karpv1.ConditionTypeInitialized), nil
+	})
+	step("token revoked once the node joined", 30*time.Second, func(ctx context.Context) (bool, error) {
+		s, err := tokenSecrets(ctx)
+		return err == nil && len(s) == 0, nil
 	})
 	n, err := kube.CoreV1().Nodes().Get(ctx, claim.Name, metav1.GetOptions{})
 	if err != nil {
@@ -341,6 +370,39 @@ func runAsServiceAccount(t *testing.T, api *env.APIServer, b *build) {
 			t.Errorf("/metrics lacks %v", missing)
 		}
 	}
+	// Everything the binary wrote at -v=6 (every API request logged) holds
+	// the token's ID at most, never its secret.
+	logged, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(logged), "round_trippers.go") {
+		t.Errorf("the log has no API requests in it: -v=6 did not take")
+	}
+	if strings.Contains(string(logged), secret) {
+		t.Errorf("fleet-scheduler's output at -v=6 carries the bootstrap token's secret")
+	}
+}
+
+// userDataJoin is the join the claim's launch template tells the instance
+// to perform.
+func userDataJoin(t *testing.T, ctx context.Context, ec2c *awsec2.Client, cluster, claim string) join.JoinScript {
+	t.Helper()
+	v := "$Latest"
+	out, err := ec2c.DescribeLaunchTemplateVersions(ctx, &awsec2.DescribeLaunchTemplateVersionsInput{
+		LaunchTemplateName: aws.String(fleetec2.LaunchTemplateName(cluster, claim)), Versions: []string{v}})
+	if err != nil || len(out.LaunchTemplateVersions) != 1 {
+		t.Fatalf("launch template of claim %s: %v", claim, err)
+	}
+	raw, err := base64.StdEncoding.DecodeString(aws.ToString(out.LaunchTemplateVersions[0].LaunchTemplateData.UserData))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := join.ParseJoin(string(raw))
+	if err != nil {
+		t.Fatalf("the user data of %s: %v", claim, err)
+	}
+	return j
 }
 
 func scrape(base, token string) (string, error) {

@@ -17,11 +17,14 @@ package controlplane
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // Module is this repository's module path.
@@ -56,6 +59,10 @@ type Binaries struct {
 	APIServer         string
 	ControllerManager string
 	Scheduler         string
+	KubeStateMetrics  string
+	// Kubeadm is for the runbook's token commands (`kubeadm token
+	// create`), built like the control plane.
+	Kubeadm string
 }
 
 // DefaultBinaries are the binaries under root/bin.
@@ -64,8 +71,15 @@ func DefaultBinaries(root string) Binaries {
 		APIServer:         filepath.Join(root, "bin", "kube-apiserver"),
 		ControllerManager: filepath.Join(root, "bin", "kube-controller-manager"),
 		Scheduler:         filepath.Join(root, "bin", "fleet-scheduler"),
+		KubeStateMetrics:  filepath.Join(root, "bin", "kube-state-metrics"),
+		Kubeadm:           filepath.Join(root, "bin", "kubeadm"),
 	}
 }
+
+// KubeStateMetricsModule is the directory of the module that pins
+// kube-state-metrics: its Kubernetes libraries are older than ours, so it
+// is built from its own go.mod and none of its dependencies enter ours.
+const KubeStateMetricsModule = "hack/kube-state-metrics"
 
 // BuildOptions says what EnsureBinaries builds.
 type BuildOptions struct {
@@ -74,13 +88,16 @@ type BuildOptions struct {
 	// Scheduler also builds bin/fleet-scheduler (`make build` does that
 	// before `make run`; tests ask for it here).
 	Scheduler bool
+	// Kubeadm also builds bin/kubeadm (`make run`, for the runbook's
+	// token commands; tests need none).
+	Kubeadm bool
 	// Progress reports each build.
 	Progress func(format string, args ...any)
 }
 
-// EnsureBinaries builds kube-apiserver and kube-controller-manager (and,
-// if asked, fleet-scheduler) into root/bin with `go build`, which does not
-// relink a binary that is up to date.
+// EnsureBinaries builds kube-apiserver, kube-controller-manager and
+// kube-state-metrics (and, if asked, fleet-scheduler and kubeadm) into root/bin with
+// `go build`, which does not relink a binary that is up to date.
 //
 // kube-controller-manager imports kubelet and volume packages whose
 // modules have no go.sum lines in this repository (nothing of ours imports
@@ -95,9 +112,11 @@ func EnsureBinaries(ctx context.Context, o BuildOptions) (Binaries, error) {
 		progress = func(string, ...any) {}
 	}
 	buildDir := filepath.Join(o.Root, ".sandbox", "build")
-	if err := os.MkdirAll(buildDir, 0o755); err != nil {
+	unlock, err := LockBuild(ctx, o.Root, "controlplane")
+	if err != nil {
 		return bins, err
 	}
+	defer unlock()
 	modfile := filepath.Join(buildDir, "controlplane.mod")
 	if err := syncModfile(o.Root, modfile); err != nil {
 		return bins, err
@@ -112,18 +131,21 @@ func EnsureBinaries(ctx context.Context, o BuildOptions) (Binaries, error) {
 		"-X", "k8s.io/client-go/pkg/version.gitMajor=1",
 		"-X", "k8s.io/client-go/pkg/version.gitMinor=" + minor(KubernetesVersion),
 	}, " ")
-	builds := []struct {
+	type build struct {
 		out  string
+		dir  string // module directory, relative to the root
 		args []string
-	}{
-		{bins.APIServer, []string{"-mod=mod", "-modfile=" + modfile, "-ldflags=" + ldflags, "k8s.io/kubernetes/cmd/kube-apiserver"}},
-		{bins.ControllerManager, []string{"-mod=mod", "-modfile=" + modfile, "-ldflags=" + ldflags, "k8s.io/kubernetes/cmd/kube-controller-manager"}},
+	}
+	builds := []build{
+		{bins.APIServer, ".", []string{"-mod=mod", "-modfile=" + modfile, "-ldflags=" + ldflags, "k8s.io/kubernetes/cmd/kube-apiserver"}},
+		{bins.ControllerManager, ".", []string{"-mod=mod", "-modfile=" + modfile, "-ldflags=" + ldflags, "k8s.io/kubernetes/cmd/kube-controller-manager"}},
+		{bins.KubeStateMetrics, KubeStateMetricsModule, []string{"-ldflags=-s -w", "k8s.io/kube-state-metrics/v2"}},
 	}
 	if o.Scheduler {
-		builds = append(builds, struct {
-			out  string
-			args []string
-		}{bins.Scheduler, []string{"./cmd/scheduler"}})
+		builds = append(builds, build{bins.Scheduler, ".", []string{"./cmd/scheduler"}})
+	}
+	if o.Kubeadm {
+		builds = append(builds, build{bins.Kubeadm, ".", []string{"-mod=mod", "-modfile=" + modfile, "-ldflags=" + ldflags, "k8s.io/kubernetes/cmd/kubeadm"}})
 	}
 	for _, b := range builds {
 		if _, err := os.Stat(b.out); err != nil {
@@ -131,13 +153,47 @@ func EnsureBinaries(ctx context.Context, o BuildOptions) (Binaries, error) {
 		}
 		args := append([]string{"build", "-o", b.out}, b.args...)
 		cmd := exec.CommandContext(ctx, goBinary(), args...)
-		cmd.Dir = o.Root
+		cmd.Dir = filepath.Join(o.Root, b.dir)
 		cmd.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return bins, fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
 		}
 	}
 	return bins, nil
+}
+
+// LockBuild takes the checkout's build lock called name
+// (.sandbox/build/<name>.lock) and returns its release. Sandboxes of one
+// checkout (test/e2e's and test/keda's, run at once by make test) build
+// into the same bin/: the second waits and then finds the binaries up to
+// date instead of linking them again beside the first (each link takes
+// 2-3 GiB) and rewriting the modfile the first is reading.
+func LockBuild(ctx context.Context, root, name string) (unlock func(), err error) {
+	dir := filepath.Join(root, ".sandbox", "build")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, name+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	// flock(2) cannot be interrupted by ctx: try without blocking, often.
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil // closing releases the lock
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("waiting for %s (another sandbox of this checkout is building): %w", f.Name(), ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // syncModfile copies go.mod and go.sum to modfile and its .sum unless the
@@ -183,6 +239,9 @@ func minor(v string) string {
 	}
 	return parts[1]
 }
+
+// GoBinary is the go command the sandbox builds with.
+func GoBinary() string { return goBinary() }
 
 // goBinary finds the go command: GOROOT's, else the one on PATH.
 func goBinary() string {

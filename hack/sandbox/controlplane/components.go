@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -15,20 +13,14 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/fleet-scheduler/fleet-scheduler/hack/etcdserver"
 	"github.com/fleet-scheduler/fleet-scheduler/hack/motoserver"
 	"github.com/fleet-scheduler/fleet-scheduler/hack/sandbox/pki"
 	"github.com/fleet-scheduler/fleet-scheduler/hack/sandbox/proc"
 )
 
 // FreePort asks the kernel for a free loopback TCP port.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func FreePort() (int, error) { return etcdserver.FreePort() }
 
 // Etcd is an etcd server embedded in this process.
 type Etcd struct {
@@ -42,40 +34,14 @@ func StartEtcd(dir, logPath string) (*Etcd, error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, err
 	}
-	clientPort, err := FreePort()
-	if err != nil {
-		return nil, err
-	}
-	peerPort, err := FreePort()
-	if err != nil {
-		return nil, err
-	}
-	clientURL, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", clientPort))
-	peerURL, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", peerPort))
-	cfg := embed.NewConfig()
-	cfg.Dir = dir
-	cfg.Name = "sandbox"
-	cfg.ListenClientUrls = []url.URL{*clientURL}
-	cfg.AdvertiseClientUrls = []url.URL{*clientURL}
-	cfg.ListenPeerUrls = []url.URL{*peerURL}
-	cfg.AdvertisePeerUrls = []url.URL{*peerURL}
-	cfg.InitialCluster = cfg.Name + "=" + peerURL.String()
-	cfg.LogLevel = "warn"
-	cfg.LogOutputs = []string{logPath}
 	// The sandbox's data is thrown away on every start: skip fsync.
-	cfg.UnsafeNoFsync = true
-	cfg.QuotaBackendBytes = 2 << 30
-	e, err := embed.StartEtcd(cfg)
+	e, clientURL, err := etcdserver.Start(etcdserver.Options{
+		Dir: dir, Name: "sandbox", LogLevel: "warn", LogOutputs: []string{logPath}, UnsafeNoFsync: true,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("starting embedded etcd: %w", err)
+		return nil, err
 	}
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(60 * time.Second):
-		e.Close()
-		return nil, fmt.Errorf("embedded etcd not ready within 60s")
-	}
-	return &Etcd{ClientURL: clientURL.String(), server: e}, nil
+	return &Etcd{ClientURL: clientURL, server: e}, nil
 }
 
 // Close stops etcd.
@@ -115,6 +81,9 @@ func APIServerArgs(p *pki.PKI, etcdURL string, port int, certDir string) []strin
 		// The advertise address is loopback, which is no valid endpoint for
 		// the kubernetes Service; nothing in the sandbox uses the Service.
 		"--endpoint-reconciler-type=none",
+		// Aggregated APIs (KEDA's external metrics) are reached at their
+		// EndpointSlice's address: no kube-proxy serves cluster IPs here.
+		"--enable-aggregator-routing=true",
 		"--profiling=false",
 		"-v=1",
 	}
@@ -124,32 +93,19 @@ func APIServerArgs(p *pki.PKI, etcdURL string, port int, certDir string) []strin
 // /24s out of (kubeadm init --pod-network-cidr).
 const PodCIDR = "10.244.0.0/16"
 
-// Controllers are the controller manager's controllers: what the issue asks
-// for (bootstrap signer, token cleaner, CSR approving and signing,
-// deployments, replica sets, garbage collector, node lifecycle, service
-// accounts and their tokens) plus what a kubeadm cluster's behaviour relies
-// on around them: node IPAM (pod CIDRs for pod IPs), pod GC (pods of deleted
-// nodes), taint eviction (NoExecute taints), disruption (PDB status for the
-// eviction API), the CSR cleaner, the root CA publisher and namespaces.
-var Controllers = []string{
-	"bootstrap-signer-controller",
-	"token-cleaner-controller",
-	"certificatesigningrequest-approving-controller",
-	"certificatesigningrequest-signing-controller",
-	"certificatesigningrequest-cleaner-controller",
-	"deployment-controller",
-	"replicaset-controller",
-	"garbage-collector-controller",
-	"node-lifecycle-controller",
-	"serviceaccount-controller",
-	"serviceaccount-token-controller",
-	"node-ipam-controller",
-	"pod-garbage-collector-controller",
-	"taint-eviction-controller",
-	"disruption-controller",
-	"root-ca-certificate-publisher-controller",
-	"namespace-controller",
-}
+// Controllers is kube-controller-manager's --controllers as kubeadm sets
+// it: every controller enabled by default ("*": deployment, replicaset,
+// statefulset, daemonset, job, cronjob, ttl and ttl-after-finished,
+// endpoints, endpointslice and its mirroring, the persistent volume binder,
+// expander and protection, attach-detach, ephemeral volumes, resource
+// quota, namespace, service accounts and their tokens, garbage collector,
+// node IPAM and lifecycle, taint eviction, pod GC, disruption, horizontal
+// pod autoscaling, CSR approving, signing and cleaning, the root CA
+// publisher, cluster role aggregation and the rest), plus the two kubeadm
+// turns on besides: the bootstrap signer and the token cleaner. Those that
+// need a cloud provider (service load balancers, routes, cloud node
+// lifecycle) do not start without one, as on kubeadm.
+const Controllers = "*,bootstrapsigner,tokencleaner"
 
 // ControllerManagerArgs are kube-controller-manager's flags as kubeadm sets
 // them, with the cluster CA as the CSR signer. NodeMonitorGracePeriod is how
@@ -174,7 +130,7 @@ func ControllerManagerArgs(p *pki.PKI, kubeconfig string, port int, certDir, clu
 		"--cluster-cidr=" + PodCIDR,
 		"--node-cidr-mask-size=24",
 		"--service-cluster-ip-range=" + pki.ServiceClusterIPRange,
-		"--controllers=" + strings.Join(Controllers, ","),
+		"--controllers=" + Controllers,
 		"--leader-elect=false",
 		fmt.Sprintf("--node-monitor-grace-period=%s", nodeMonitorGracePeriod),
 		"--node-monitor-period=2s",
@@ -183,8 +139,9 @@ func ControllerManagerArgs(p *pki.PKI, kubeconfig string, port int, certDir, clu
 	}
 }
 
-// SchedulerArgs are fleet-scheduler's (kube-scheduler's) flags.
-func SchedulerArgs(config, kubeconfig string, port int, certDir string) []string {
+// SchedulerArgs are fleet-scheduler's (kube-scheduler's) flags, logging
+// at verbosity v.
+func SchedulerArgs(config, kubeconfig string, port int, certDir string, v int) []string {
 	return []string{
 		"--config=" + config,
 		"--bind-address=127.0.0.1",
@@ -192,7 +149,7 @@ func SchedulerArgs(config, kubeconfig string, port int, certDir string) []string
 		"--cert-dir=" + certDir,
 		"--authentication-kubeconfig=" + kubeconfig,
 		"--authorization-kubeconfig=" + kubeconfig,
-		"-v=2",
+		fmt.Sprintf("-v=%d", v),
 	}
 }
 
@@ -202,24 +159,13 @@ func WaitReady(ctx context.Context, cfg *rest.Config, p *proc.Process, timeout t
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var last error
-	for {
+	return waitFor(ctx, p, timeout, "ready", func(ctx context.Context) error {
 		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
-		if err == nil && strings.TrimSpace(string(body)) == "ok" {
-			return nil
+		if err == nil && strings.TrimSpace(string(body)) != "ok" {
+			err = fmt.Errorf("readyz: %s", body)
 		}
-		last = err
-		if exit := p.ExitError(); exit != nil {
-			return exit
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s not ready: %v", p.Name, last)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+		return err
+	})
 }
 
 // WaitHealthz polls https://127.0.0.1:port/healthz (a self-signed serving
@@ -227,26 +173,37 @@ func WaitReady(ctx context.Context, cfg *rest.Config, p *proc.Process, timeout t
 func WaitHealthz(ctx context.Context, port int, p *proc.Process, timeout time.Duration) error {
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	defer client.CloseIdleConnections()
+	return waitFor(ctx, p, timeout, "healthy", func(ctx context.Context) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d/healthz", port), nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("healthz: %s", resp.Status)
+		}
+		return nil
+	})
+}
+
+// waitFor calls check every 200ms until it succeeds, p exits, or timeout
+// passes; then the error names p, what it did not become and the last
+// answer.
+func waitFor(ctx context.Context, p *proc.Process, timeout time.Duration, what string, check func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var last error
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d/healthz", port), nil)
-		resp, err := client.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("healthz: %s", resp.Status)
+		if last = check(ctx); last == nil {
+			return nil
 		}
-		last = err
 		if exit := p.ExitError(); exit != nil {
 			return exit
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s not healthy: %v", p.Name, last)
+			return fmt.Errorf("%s not %s: %v", p.Name, what, last)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

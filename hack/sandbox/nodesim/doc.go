@@ -10,9 +10,10 @@
 // itself would know (its user data, and what IMDS and the hardware tell it:
 // instance id, type, zone, private address, CPUs, memory, root disk):
 //
-//  1. bootstrap.ParseJoin finds the `kubeadm join` and KUBELET_EXTRA_ARGS in
-//     the user data.
-//  2. kubeadm's own token discovery (joincheck.Discover, which runs
+//  1. join.ParseJoin (hack/sandbox/join) finds the `kubeadm join` and KUBELET_EXTRA_ARGS in
+//     the user data: the join's flags, or the kubeadm JoinConfiguration a heredoc of the user
+//     data writes for `kubeadm join --config`.
+//  2. kubeadm's own token discovery (join.Discover, which runs
 //     k8s.io/kubernetes/cmd/kubeadm/app/discovery) fetches
 //     kube-public/cluster-info anonymously, checks the bootstrap signer's JWS
 //     for the token and pins the CA against --discovery-token-ca-cert-hash.
@@ -69,6 +70,8 @@
 //     is its Node object, its Lease and its pods' status; those are produced
 //     here the way the kubelet produces them (same conditions, same
 //     admission failure reasons, same terminal-phase-then-delete sequence).
-//     Container-level behaviour (probes, restarts, images, volumes) is not
-//     needed for node autoscaling and is not simulated.
+//     Container-level behaviour (probes, restarts, images, mounts) is not
+//     needed for node autoscaling and is not simulated; what the volume
+//     manager waits for before a pod starts (its PVCs bound, its Secrets
+//     and ConfigMaps there) is, in volumes.go.
 package nodesim

@@ -21,8 +21,7 @@ import (
 	kubeletbootstrap "k8s.io/kubernetes/pkg/kubelet/certificate/bootstrap"
 	"sigs.k8s.io/yaml"
 
-	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap"
-	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap/joincheck"
+	"github.com/fleet-scheduler/fleet-scheduler/hack/sandbox/join"
 )
 
 // kubeadm's names for what `kubeadm join` reads from the cluster.
@@ -53,7 +52,7 @@ type JoinOptions struct {
 type Joined struct {
 	NodeName   string
 	Config     *rest.Config
-	Join       bootstrap.JoinScript
+	Join       join.JoinScript
 	Settings   KubeletSettings
 	ProviderID string
 }
@@ -65,7 +64,7 @@ type Joined struct {
 // hostname is the node name when the join has no --node-name. An error
 // means the node never joins; it says why and never carries the token.
 func Join(ctx context.Context, userData, hostname string, base KubeletSettings, o JoinOptions) (*Joined, error) {
-	j, err := bootstrap.ParseJoin(userData)
+	j, err := join.ParseJoin(userData)
 	if err != nil {
 		return nil, fmt.Errorf("user data: %w", err)
 	}
@@ -86,7 +85,7 @@ func Join(ctx context.Context, userData, hostname string, base KubeletSettings, 
 	ctx = klog.NewContext(ctx, logger)
 
 	// [discovery] kubeadm's token discovery, CA pinned.
-	bootstrapKubeconfig, err := joincheck.Discover(ctx, j, o.DiscoveryTimeout)
+	bootstrapKubeconfig, err := join.Discover(ctx, j, o.DiscoveryTimeout)
 	if err != nil {
 		return nil, err
 	}

@@ -259,10 +259,16 @@ func (c *closeNotifyConn) Close() error {
 // TLS with client certificates: plain http panics kube-apiserver v1.37's
 // egress selector, which reads a TLS config that http:// forbids): a
 // CONNECT to <node InternalIP>:10250 reaches that node's simulated kubelet,
-// as Konnectivity would reach a real one.
+// as Konnectivity would reach a real one. Addresses registered with
+// Forward (a program the sandbox runs as if on a node, such as KEDA's
+// metrics server behind its APIService) are carried to where the program
+// listens.
 type Proxy struct {
 	listener net.Listener
 	lookup   func(ip string) *Kubelet
+
+	mu       sync.Mutex
+	forwards map[string]string
 }
 
 // NewProxy listens on a free loopback port with TLS.
@@ -281,6 +287,23 @@ func (p *Proxy) URL() string { return "https://" + p.listener.Addr().String() }
 
 // Close stops accepting connections.
 func (p *Proxy) Close() error { return p.listener.Close() }
+
+// Forward carries CONNECTs to addr (host:port) to the TCP address to.
+func (p *Proxy) Forward(addr, to string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.forwards == nil {
+		p.forwards = map[string]string{}
+	}
+	p.forwards[addr] = to
+}
+
+func (p *Proxy) forward(addr string) (string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	to, ok := p.forwards[addr]
+	return to, ok
+}
 
 func (p *Proxy) serve() {
 	for {
@@ -306,6 +329,10 @@ func (p *Proxy) handle(conn net.Conn) {
 		conn.Close()
 		return
 	}
+	if to, ok := p.forward(req.Host); ok {
+		splice(conn, br, to)
+		return
+	}
 	host, _, err := net.SplitHostPort(req.Host)
 	var k *Kubelet
 	if err == nil {
@@ -322,4 +349,24 @@ func (p *Proxy) handle(conn net.Conn) {
 		return
 	}
 	k.ServeConn(conn)
+}
+
+// splice connects the CONNECT client to the TCP address to and copies
+// both ways until either side closes.
+func splice(conn net.Conn, br *bufio.Reader, to string) {
+	defer conn.Close()
+	up, err := net.DialTimeout("tcp", to, 10*time.Second)
+	if err != nil {
+		fmt.Fprintf(conn, "HTTP/1.1 502 Bad Gateway\r\n\r\n%v\n", err)
+		return
+	}
+	defer up.Close()
+	fmt.Fprintf(conn, "HTTP/1.1 200 Connection established\r\n\r\n")
+	go func() {
+		_, _ = io.Copy(up, br) // what the client sent after CONNECT, then the rest
+		if c, ok := up.(*net.TCPConn); ok {
+			_ = c.CloseWrite()
+		}
+	}()
+	_, _ = io.Copy(conn, up)
 }

@@ -47,20 +47,29 @@ type PKI struct {
 // Path returns the path of a file in the PKI directory.
 func (p *PKI) Path(name string) string { return filepath.Join(p.Dir, name) }
 
+// newCA makes a certificate authority and writes it to dir/name.{crt,key}.
+func newCA(dir, name, commonName string) (*x509.Certificate, crypto.Signer, error) {
+	ca, key, err := pkiutil.NewCertificateAuthority(&pkiutil.CertConfig{
+		Config: certutil.Config{CommonName: commonName}, EncryptionAlgorithm: algorithm,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := pkiutil.WriteCertAndKey(dir, name, ca, key); err != nil {
+		return nil, nil, err
+	}
+	return ca, key, nil
+}
+
 // Generate writes a fresh PKI into dir. The API server's serving certificate
 // is valid for the loopback addresses it listens on.
 func Generate(dir string) (*PKI, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	ca, caKey, err := pkiutil.NewCertificateAuthority(&pkiutil.CertConfig{
-		Config: certutil.Config{CommonName: "kubernetes"}, EncryptionAlgorithm: algorithm,
-	})
+	ca, caKey, err := newCA(dir, "ca", "kubernetes")
 	if err != nil {
 		return nil, fmt.Errorf("cluster CA: %w", err)
-	}
-	if err := pkiutil.WriteCertAndKey(dir, "ca", ca, caKey); err != nil {
-		return nil, err
 	}
 	p := &PKI{Dir: dir, CA: ca, CAKey: caKey, CAData: pkiutil.EncodeCertPEM(ca), CACertHash: pubkeypin.Hash(ca)}
 
@@ -103,14 +112,9 @@ func Generate(dir string) (*PKI, error) {
 		}
 	}
 
-	fpCA, fpKey, err := pkiutil.NewCertificateAuthority(&pkiutil.CertConfig{
-		Config: certutil.Config{CommonName: "front-proxy-ca"}, EncryptionAlgorithm: algorithm,
-	})
+	fpCA, fpKey, err := newCA(dir, "front-proxy-ca", "front-proxy-ca")
 	if err != nil {
 		return nil, fmt.Errorf("front-proxy CA: %w", err)
-	}
-	if err := pkiutil.WriteCertAndKey(dir, "front-proxy-ca", fpCA, fpKey); err != nil {
-		return nil, err
 	}
 	fpClient, fpClientKey, err := pkiutil.NewCertAndKey(fpCA, fpKey, &pkiutil.CertConfig{
 		Config:              certutil.Config{CommonName: "front-proxy-client", Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}},

@@ -180,6 +180,32 @@ func CreateToken(ctx context.Context, client kubernetes.Interface, ttl time.Dura
 	return Token{Token: tokenString, Expires: expires}, nil
 }
 
+// CreateExpiredToken writes the Secret of a bootstrap token that expired a
+// minute ago, as the runbook's `kubeadm token create` of yesterday leaves
+// it (kube-controller-manager's token cleaner deletes it soon after).
+func CreateExpiredToken(ctx context.Context, client kubernetes.Interface) (Token, error) {
+	tokenString, err := bootstraputil.GenerateBootstrapToken()
+	if err != nil {
+		return Token{}, err
+	}
+	bts, err := bootstraptokenv1.NewBootstrapTokenString(tokenString)
+	if err != nil {
+		return Token{}, err
+	}
+	bt := &bootstraptokenv1.BootstrapToken{Token: bts}
+	bootstraptokenv1.SetDefaults_BootstrapToken(bt)
+	expires := metav1.NewTime(time.Now().Add(-time.Minute).Truncate(time.Second))
+	bt.TTL, bt.Expires = nil, &expires
+	secret := bootstraptokenv1.BootstrapTokenToSecret(bt)
+	if err := retry(ctx, func() error {
+		_, err := client.CoreV1().Secrets(metav1.NamespaceSystem).Create(ctx, secret, metav1.CreateOptions{})
+		return err
+	}); err != nil {
+		return Token{}, fmt.Errorf("creating bootstrap token secret %s: %w", secret.Name, err)
+	}
+	return Token{Token: tokenString, Expires: expires.Time}, nil
+}
+
 // WaitForSignature waits until the bootstrap signer (kube-controller-manager)
 // has signed cluster-info for the token: until then kubeadm's discovery
 // with it waits.

@@ -7,7 +7,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -85,26 +84,4 @@ func MarkControlPlane(ctx context.Context, client kubernetes.Interface, node str
 		_, err := client.CoreV1().Nodes().Patch(ctx, node, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
 		return err
 	})
-}
-
-// SchedulerAccess binds fleet-scheduler's identity (system:kube-scheduler,
-// the user of kubeadm's scheduler.conf, which the seed's fleet-scheduler
-// replaces the stock scheduler with) to what it needs beyond the stock
-// scheduler's role: NodeClaims, NodePools, EC2NodeClasses, Nodes, bootstrap
-// token Secrets, evictions. Until the deployment manifests carry a
-// ClusterRole of their own, the sandbox grants cluster-admin.
-func SchedulerAccess(ctx context.Context, client kubernetes.Interface, user string) error {
-	const name = "fleet-scheduler:sandbox"
-	err := retry(ctx, func() error {
-		_, err := client.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: name},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
-			Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
-		}, metav1.CreateOptions{})
-		return err
-	})
-	if apierrors.IsAlreadyExists(err) {
-		return nil
-	}
-	return err
 }

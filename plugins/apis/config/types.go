@@ -32,6 +32,22 @@ type ProvisionerArgs struct {
 	VMMemoryOverheadPercent float64
 	// DisruptionInterval is the period of the scale-down loop.
 	DisruptionInterval metav1.Duration
+	// InterruptionQueue names the SQS queue that EventBridge sends EC2
+	// interruption events to; empty turns interruption handling off.
+	InterruptionQueue string
+	// AWSCallTimeouts bound each AWS API call.
+	AWSCallTimeouts AWSCallTimeouts
+	// UnregisteredNodesToPause is how many launched nodes of a NodePool in a
+	// row may fail to register before its launches pause.
+	UnregisteredNodesToPause int32
+}
+
+// AWSCallTimeouts bound each AWS API call, its retries included.
+type AWSCallTimeouts struct {
+	// Default bounds every call not named in PerCall.
+	Default metav1.Duration
+	// PerCall bounds named operations (CreateFleet, DescribeInstances...).
+	PerCall map[string]metav1.Duration
 }
 
 // BootstrapArgs selects the source of kubeadm join credentials.

@@ -3,6 +3,7 @@ package aws
 import (
 	"context"
 	"fmt"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -13,6 +14,7 @@ import (
 	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/cloudprovider"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/ec2"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/launchhealth"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
 )
 
@@ -21,8 +23,13 @@ import (
 //
 // Create and Delete of one claim do not overlap: a Delete that came while
 // the launch was under way waits for it, and then finds its instance.
-func (p *Provider) Create(ctx context.Context, nc *karpv1.NodeClaim) (*karpv1.NodeClaim, error) {
-	defer p.lockClaim(nc.Name)()
+func (p *Provider) Create(ctx context.Context, nc *karpv1.NodeClaim) (_ *karpv1.NodeClaim, err error) {
+	defer p.observe(ctx, "Create", time.Now(), &err)
+	unlock, err := p.lockClaim(ctx, nc.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	class, err := p.nodeClass(nc)
 	if err != nil {
 		return nil, &cloudprovider.NodeClassNotReadyError{Err: err}
@@ -40,29 +47,77 @@ func (p *Provider) Create(ctx context.Context, nc *karpv1.NodeClaim) (*karpv1.No
 		return nil, &cloudprovider.NodeClassNotReadyError{Err: err}
 	}
 	if len(options) == 0 {
-		return nil, &cloudprovider.InsufficientCapacityError{Err: fmt.Errorf("no offering that satisfies the claim's requirements is available")}
+		return nil, &cloudprovider.InsufficientCapacityError{Reason: ec2.ReasonInsufficientCapacity,
+			Err: fmt.Errorf("no offering that satisfies the claim's requirements is available")}
+	}
+	pool := nc.Labels[karpv1.NodePoolLabelKey]
+	options, refused := p.admit(pool, options)
+	if len(options) == 0 {
+		return nil, backedOff(refused, p.now())
 	}
 	capacityType := preferredCapacityType(options)
-	req, err := p.launchRequest(ctx, nc, class, options, capacityType)
+	req, token, err := p.launchRequest(ctx, nc, class, options, capacityType)
 	if err != nil {
 		return nil, err
 	}
-	inst, err := p.EC2.Launch(ctx, *req)
+	inst, err := p.launch(ctx, req)
+	if err != nil && capacityType == karpv1.CapacityTypeSpot && noSpot(err) && hasCapacityType(options, karpv1.CapacityTypeOnDemand) {
+		// EC2 had no spot capacity (or spot quota) for any offering (they
+		// are marked unavailable or backed off now); the claim allows
+		// on-demand, so it launches as that in this same decision rather
+		// than going back to the Provisioner for the next batch.
+		klog.FromContext(ctx).Info("No spot capacity for any offering of the claim; launching on-demand", "nodeClaim", nc.Name, "spotError", err.Error())
+		p.failed(pool, nc.Name, req, err)
+		req.CapacityType = karpv1.CapacityTypeOnDemand
+		req.InstanceTypes = candidates(options, karpv1.CapacityTypeOnDemand)
+		inst, err = p.launch(ctx, req)
+	}
 	if err != nil {
-		for _, f := range ec2.UnavailableOfferings(err) {
-			p.Catalog.MarkUnavailable(f.InstanceType, f.Zone, f.CapacityType, p.UnavailableTTL)
-		}
-		if ec2.IsInsufficientCapacity(err) || ec2.IsQuotaExceeded(err) {
-			return nil, &cloudprovider.InsufficientCapacityError{Err: err}
-		}
-		return nil, err
+		p.launchFailed(ctx, nc, token)
+		return nil, p.failed(pool, nc.Name, req, err)
+	}
+	if p.Health != nil {
+		p.Health.Launched(pool, launchhealth.Bucket{CapacityType: inst.CapacityType, Family: launchhealth.QuotaFamily(inst.Type)})
 	}
 	p.remember(nc, inst.ID)
-	for _, f := range inst.SkippedOfferings {
+	klog.FromContext(ctx).V(2).Info("Launched instance", "nodeClaim", nc.Name, "instance", inst.ID, "instanceType", inst.Type, "zone", inst.Zone, "capacityType", inst.CapacityType)
+	out := launched(nc, class, inst, options)
+	p.launchedWith(ctx, out, token, inst.Tags)
+	return out, nil
+}
+
+// credentialsRetry is how soon a claim whose join credentials were found
+// unusable tries again (the token source re-reads SSM by then).
+const credentialsRetry = 15 * time.Second
+
+// noSpot reports whether a spot launch failed for want of spot capacity
+// or spot quota: on-demand may still be had.
+func noSpot(err error) bool {
+	return ec2.IsInsufficientCapacity(err) || ec2.Reason(err) == ec2.ReasonMaxSpotInstanceCountExceeded
+}
+
+// launch calls EC2 and marks the offerings EC2 said it has no capacity (or
+// quota) for unavailable, whether the launch failed or succeeded with
+// another offering.
+func (p *Provider) launch(ctx context.Context, req *ec2.LaunchRequest) (*ec2.Instance, error) {
+	inst, err := p.EC2.Launch(ctx, *req)
+	failed := ec2.UnavailableOfferings(err)
+	if inst != nil {
+		failed = inst.SkippedOfferings
+	}
+	for _, f := range failed {
 		p.Catalog.MarkUnavailable(f.InstanceType, f.Zone, f.CapacityType, p.UnavailableTTL)
 	}
-	klog.FromContext(ctx).V(2).Info("Launched instance", "nodeClaim", nc.Name, "instance", inst.ID, "instanceType", inst.Type, "zone", inst.Zone)
-	return launched(nc, class, inst, options), nil
+	return inst, err
+}
+
+func hasCapacityType(options []*packing.PoolOption, capacityType string) bool {
+	for _, o := range options {
+		if o.CapacityType == capacityType {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *Provider) nodeClass(nc *karpv1.NodeClaim) (*ec2v1.EC2NodeClass, error) {
@@ -81,7 +136,9 @@ func (p *Provider) nodeClass(nc *karpv1.NodeClaim) (*ec2v1.EC2NodeClass, error) 
 }
 
 // preferredCapacityType launches spot where the claim allows it (it is the
-// cheaper capacity the user opted into), else on-demand.
+// cheaper capacity the user opted into), else on-demand. Spot offerings
+// marked unavailable are not among the options, so a claim whose every
+// spot offering is out launches on-demand.
 func preferredCapacityType(options []*packing.PoolOption) string {
 	for _, o := range options {
 		if o.CapacityType == karpv1.CapacityTypeSpot {
@@ -91,27 +148,39 @@ func preferredCapacityType(options []*packing.PoolOption) string {
 	return karpv1.CapacityTypeOnDemand
 }
 
-func (p *Provider) launchRequest(ctx context.Context, nc *karpv1.NodeClaim, class *ec2v1.EC2NodeClass, options []*packing.PoolOption, capacityType string) (*ec2.LaunchRequest, error) {
+// launchRequest is the claim's launch. Its user data is rendered with a
+// bootstrap token only when the claim has no launch template yet (see
+// joinToken); the token is returned so the launch can record or revoke it.
+func (p *Provider) launchRequest(ctx context.Context, nc *karpv1.NodeClaim, class *ec2v1.EC2NodeClass, options []*packing.PoolOption, capacityType string) (*ec2.LaunchRequest, joinToken, error) {
 	endpoint, err := p.endpoint(ctx)
 	if err != nil {
-		return nil, err
+		return nil, joinToken{}, err
 	}
-	creds, err := p.Tokens.Credentials(ctx, nc.Name)
-	if err != nil {
-		return nil, fmt.Errorf("bootstrap credentials: %w", err)
+	token, err := p.joinToken(ctx, nc)
+	if ce := bootstrap.AsCredentialsError(err); ce != nil {
+		// A node could not join with them: launch nothing until they are
+		// fixed (the EC2NodeClass says so too).
+		return nil, joinToken{}, &cloudprovider.LaunchError{Reason: ce.Reason, RetryAfter: credentialsRetry, Err: ce}
 	}
-	userData, err := bootstrap.Render(bootstrap.UserDataInput{
-		APIServerEndpoint: endpoint,
-		Credentials:       creds,
-		NodeName:          nc.Name,
-		Labels:            nc.Labels,
-		Taints:            nc.Spec.Taints,
-		StartupTaints:     nc.Spec.StartupTaints,
-		Kubelet:           kubeletFlags(class),
-		UserData:          deref(class.Spec.UserData),
-	})
 	if err != nil {
-		return nil, fmt.Errorf("rendering user data: %w", err)
+		return nil, joinToken{}, fmt.Errorf("bootstrap credentials: %w", err)
+	}
+	var userData string
+	if token.creds != nil {
+		userData, err = bootstrap.Render(bootstrap.UserDataInput{
+			APIServerEndpoint: endpoint,
+			Credentials:       *token.creds,
+			NodeName:          nc.Name,
+			Labels:            nc.Labels,
+			Taints:            nc.Spec.Taints,
+			StartupTaints:     nc.Spec.StartupTaints,
+			Kubelet:           kubeletFlags(class),
+			UserData:          deref(class.Spec.UserData),
+		})
+		if err != nil {
+			p.launchFailed(ctx, nc, token)
+			return nil, joinToken{}, fmt.Errorf("rendering user data: %w", err)
+		}
 	}
 	req := &ec2.LaunchRequest{
 		ClusterName:         p.ClusterName,
@@ -129,11 +198,12 @@ func (p *Provider) launchRequest(ctx context.Context, nc *karpv1.NodeClaim, clas
 		BlockDeviceMappings: blockDevices(class),
 		DetailedMonitoring:  class.Spec.DetailedMonitoring != nil && *class.Spec.DetailedMonitoring,
 		InstanceProfile:     class.Status.InstanceProfile, // the class's own, or the one made for its role
-		Tags:                class.Spec.Tags,
+		Tags:                token.tags(class.Spec.Tags),
 		Network:             networkInterface(class),
 		Context:             deref(class.Spec.Context),
+		LaunchAttempt:       cloudprovider.LaunchAttempt(nc),
 	}
-	return req, nil
+	return req, token, nil
 }
 
 // candidates groups the options of one capacity type by instance type,

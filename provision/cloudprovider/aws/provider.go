@@ -13,9 +13,11 @@ import (
 
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/catalog"
 	ec2listers "github.com/fleet-scheduler/fleet-scheduler/provision/client/listers/ec2/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/cloudprovider"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/ec2"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/launchhealth"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodepool"
 )
 
@@ -25,13 +27,17 @@ type Provider struct {
 	// Endpoint overrides the API server endpoint read from cluster-info.
 	Endpoint    string
 	EC2         *ec2.Provider
-	Catalog     *nodepool.EC2Catalog
+	Catalog     *catalog.ClassOptions
 	Pools       *nodepool.Source
 	NodeClasses ec2listers.EC2NodeClassLister
 	Tokens      bootstrap.TokenSource
 	Kube        kubernetes.Interface
 	// UnavailableTTL is how long an offering EC2 had no capacity for stays out of use.
 	UnavailableTTL time.Duration
+	// Health backs off the launches of NodePools whose launches fail for
+	// reasons a retry does not fix soon (quota, permissions, bad
+	// parameters); nil: no backoff.
+	Health *launchhealth.Tracker
 
 	mu          sync.Mutex
 	clusterInfo *bootstrap.ClusterInfo
@@ -73,33 +79,51 @@ func (p *Provider) forget(nc *karpv1.NodeClaim) {
 	delete(p.launched, nc.Name)
 }
 
+// claimLockWait bounds how long a call waits for another call about the
+// same claim: a worker is never held longer; the claim is retried later.
+const claimLockWait = 5 * time.Second
+
+// claimLock is a mutex whose Lock gives up (a channel of one token).
 type claimLock struct {
-	mu   sync.Mutex
+	held chan struct{}
 	refs int
 }
 
 // lockClaim serialises the calls about one claim (Create and Delete run
-// in different controllers) and returns the unlock.
-func (p *Provider) lockClaim(name string) (unlock func()) {
+// in different controllers) and returns the unlock. It waits at most
+// claimLockWait (or until ctx ends), then fails with a BusyError. No AWS
+// call lasts longer than its deadline, so a lock is never held by a hung call
+// for longer than that.
+func (p *Provider) lockClaim(ctx context.Context, name string) (unlock func(), err error) {
 	p.locksMu.Lock()
 	if p.locks == nil {
 		p.locks = map[string]*claimLock{}
 	}
 	l := p.locks[name]
 	if l == nil {
-		l = &claimLock{}
+		l = &claimLock{held: make(chan struct{}, 1)}
 		p.locks[name] = l
 	}
 	l.refs++
 	p.locksMu.Unlock()
-	l.mu.Lock()
-	return func() {
-		l.mu.Unlock()
+	release := func() {
 		p.locksMu.Lock()
 		if l.refs--; l.refs == 0 {
 			delete(p.locks, name)
 		}
 		p.locksMu.Unlock()
+	}
+	timer := time.NewTimer(claimLockWait)
+	defer timer.Stop()
+	select {
+	case l.held <- struct{}{}:
+		return func() { <-l.held; release() }, nil
+	case <-ctx.Done():
+		release()
+		return nil, ctx.Err()
+	case <-timer.C:
+		release()
+		return nil, &cloudprovider.BusyError{Err: fmt.Errorf("another launch or deletion of NodeClaim %s is under way", name)}
 	}
 }
 

@@ -15,11 +15,13 @@ import (
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/cloudprovider"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/cloudprovider/aws"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/ec2"
-	nct "github.com/fleet-scheduler/fleet-scheduler/provision/nodeclaim/nodeclaimtest"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodepool"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
+	nct "github.com/fleet-scheduler/fleet-scheduler/test/nodeclaimtest"
 )
 
 // TestProvider calls the EC2 cloud provider of a real operator directly.
@@ -35,13 +37,20 @@ func TestProvider(t *testing.T) {
 		nct.OnDemand, nct.Req("team", v1.NodeSelectorOpIn, "scan"),
 	}})
 	e.CreatePool(t, nct.Pool{Name: "cp-noclass", NodeClass: "missing", Requirements: []karpv1.NodeSelectorRequirementWithMinValues{nct.OnDemand}})
+	e.CreatePool(t, nct.Pool{Name: "both", Requirements: []karpv1.NodeSelectorRequirementWithMinValues{
+		nct.Req(karpv1.CapacityTypeLabelKey, v1.NodeSelectorOpIn, karpv1.CapacityTypeSpot, karpv1.CapacityTypeOnDemand)}})
+	e.CreatePool(t, nct.Pool{Name: "spot-only", Requirements: []karpv1.NodeSelectorRequirementWithMinValues{
+		nct.Req(karpv1.CapacityTypeLabelKey, v1.NodeSelectorOpIn, karpv1.CapacityTypeSpot)}})
 
 	t.Run("Create", h.create)
 	t.Run("CreateIsIdempotent", h.createIdempotent)
 	t.Run("GetListDelete", h.getListDelete)
 	t.Run("DeleteDuringCreate", h.deleteDuringCreate)
 	t.Run("DeleteUnlisted", h.deleteUnlisted)
+	t.Run("DeleteLeftovers", h.deleteLeftovers)
 	t.Run("Errors", h.errors)
+	t.Run("SpotPricedBelowOnDemand", h.spotPriced)
+	t.Run("SpotFallsBackToOnDemand", h.spotFallback)
 }
 
 type harness struct {
@@ -120,8 +129,14 @@ func (h *harness) create(t *testing.T) {
 			if join.NodeName != nc.Name || join.Labels["managed-by"] != "karpenter" || join.Validate() != nil {
 				t.Errorf("user data joins as %v", join)
 			}
-			if len(e.TokenSecrets(t, nc.Name)) != 1 {
-				t.Errorf("bootstrap tokens for %s: %v, want one", nc.Name, e.TokenSecrets(t, nc.Name))
+			// The token's ID, never its secret, is on the claim and the
+			// instance: what revocation deletes by name.
+			secrets, ids := e.TokenSecrets(t, nc.Name), bootstrap.TokenIDs(got.Annotations)
+			if len(secrets) != 1 || len(ids) != 1 || secrets[0] != "bootstrap-token-"+ids[0] || inst.Tags[aws.TagBootstrapTokenID] != ids[0] {
+				t.Errorf("bootstrap tokens for %s: %v; IDs on the claim %v; instance tag %q: want one, named alike", nc.Name, secrets, ids, inst.Tags[aws.TagBootstrapTokenID])
+			}
+			if strings.Contains(got.Annotations[bootstrap.AnnotationTokenIDs], ".") {
+				t.Errorf("the claim carries more than token IDs: %v", got.Annotations)
 			}
 		})
 	}
@@ -168,8 +183,15 @@ func (h *harness) createIdempotent(t *testing.T) {
 			if got := h.proxy.Calls("CreateFleet") - fleets; got != 1 {
 				t.Errorf("CreateFleet called %d times, want once", got)
 			}
+			// Only the first attempt minted: the others reused its launch
+			// template, and record its token.
 			if s := e.TokenSecrets(t, nc.Name); len(s) != 1 {
 				t.Errorf("bootstrap tokens %v, want the one reused", s)
+			}
+			for i := range results {
+				if ids := bootstrap.TokenIDs(results[i].Annotations); len(ids) != 1 || ids[0] != bootstrap.TokenIDs(results[0].Annotations)[0] {
+					t.Errorf("Create #%d records tokens %v, #0 %v", i, ids, bootstrap.TokenIDs(results[0].Annotations))
+				}
 			}
 		})
 	}
@@ -319,6 +341,45 @@ func (h *harness) deleteUnlisted(t *testing.T) {
 	}
 }
 
+// deleteLeftovers: a claim gone with its instance but not its launch
+// template (removed without its finalizer). Garbage collection deletes the
+// template and revokes the token its tag names, which nothing else names
+// any more.
+func (h *harness) deleteLeftovers(t *testing.T) {
+	e := h.e
+	nc := h.claim(t, "cp", "t3.medium")
+	created, err := h.op.Cloud.Create(e.Ctx, nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.TokenSecrets(t, nc.Name)) != 1 {
+		t.Fatalf("bootstrap tokens for %s: %v, want one", nc.Name, e.TokenSecrets(t, nc.Name))
+	}
+	var collector cloudprovider.Collector = h.op.Cloud
+	if err := collector.Terminate(e.Ctx, created.Status.ProviderID); err != nil {
+		t.Fatal(err)
+	}
+	leftovers, err := collector.Leftovers(e.Ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := leftovers[nc.Name]; !ok {
+		t.Fatalf("Leftovers %v does not name %s", leftovers, nc.Name)
+	}
+	// Twice: a second pass finds nothing and is no error.
+	for i := 0; i < 2; i++ {
+		if err := collector.DeleteLeftovers(e.Ctx, nc.Name); err != nil {
+			t.Fatalf("DeleteLeftovers #%d: %v", i, err)
+		}
+	}
+	if e.LaunchTemplateExists(t, nc.Name) {
+		t.Errorf("launch template left after DeleteLeftovers")
+	}
+	if s := e.TokenSecrets(t, nc.Name); len(s) != 0 {
+		t.Errorf("bootstrap tokens left after DeleteLeftovers: %v", s)
+	}
+}
+
 func listed(t *testing.T, h *harness, providerID string) bool {
 	t.Helper()
 	machines, err := h.op.Cloud.List(h.e.Ctx)
@@ -366,10 +427,16 @@ func (h *harness) errors(t *testing.T) {
 		fleetCalls:  1,
 		unavailable: []string{"c5.large", "c6i.large"},
 	}, {
-		name:        "vCPU quota",
-		claim:       func(t *testing.T) *karpv1.NodeClaim { return h.claim(t, "cp", "c5.xlarge") },
-		fleet:       "VcpuLimitExceeded",
-		check:       cloudprovider.IsInsufficientCapacity,
+		// The claim stays and waits: its pool's standard on-demand
+		// launches are held back.
+		name:  "vCPU quota",
+		claim: func(t *testing.T) *karpv1.NodeClaim { return h.claim(t, "cp", "c5.xlarge") },
+		fleet: "VcpuLimitExceeded",
+		check: func(err error) bool {
+			le := cloudprovider.AsLaunchError(err)
+			return le != nil && le.Reason == ec2.ReasonVcpuLimitExceeded && le.Answered && le.RetryAfter == 30*time.Second &&
+				strings.Contains(err.Error(), "L-1216C47A")
+		},
 		fleetCalls:  1,
 		unavailable: []string{"c5.xlarge"},
 	}, {
@@ -390,10 +457,12 @@ func (h *harness) errors(t *testing.T) {
 		fleet:      "InvalidParameterValue",
 		fleetCalls: 1,
 		check: func(err error) bool {
-			return err != nil && !cloudprovider.IsInsufficientCapacity(err) && !cloudprovider.IsNodeClassNotReady(err) && strings.Contains(err.Error(), "InvalidParameterValue")
+			return err != nil && !cloudprovider.IsInsufficientCapacity(err) && !cloudprovider.IsNodeClassNotReady(err) &&
+				strings.Contains(err.Error(), "InvalidParameterValue") && cloudprovider.Reason(err) == ec2.ReasonInvalidParameter
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
+			defer h.op.Health.Forget("cp") // each case starts with no backoff
 			nc := tc.claim(t)
 			if tc.fleet != "" {
 				h.proxy.FailFleet(tc.fleet)
@@ -412,6 +481,11 @@ func (h *harness) errors(t *testing.T) {
 			}
 			for _, o := range unavailableAfter(t, h, tc.unavailable) {
 				t.Errorf("%s still offered after EC2 refused it", o)
+			}
+			// A token outlives a failed launch only in the launch template
+			// the next attempt reuses.
+			if template, tokens := e.LaunchTemplateExists(t, nc.Name), len(e.TokenSecrets(t, nc.Name)); template && tokens != 1 || !template && tokens != 0 {
+				t.Errorf("after the failed launch: launch template %v, %d bootstrap tokens", template, tokens)
 			}
 			// What termination does for a claim given up.
 			if err := h.op.Cloud.Delete(e.Ctx, nc); err != nil {

@@ -41,21 +41,20 @@ type Controller struct {
 	Recorder   events.EventRecorder
 }
 
-// Reconcile deletes the NodeClaim of a Node being deleted that holds the
+// Reconcile reconciles the Node the key names.
+func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Result, error) {
+	return controller.ForObject(c.Nodes, c.reconcile).Reconcile(ctx, key)
+}
+
+// Register connects the controller to its informer: Node events.
+func Register(ctl *controller.Controller, nodes cache.SharedIndexInformer) error {
+	return ctl.Watch(nodes)
+}
+
+// reconcile deletes the NodeClaim of a Node being deleted that holds the
 // termination finalizer. A Node whose claim is gone (its finalizer removed
 // by hand) has nothing left to wait for: it loses the finalizer.
-func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Result, error) {
-	_, name, err := cache.SplitMetaNamespaceKey(key)
-	if err != nil {
-		return controller.Result{}, nil
-	}
-	node, err := c.Nodes.Get(name)
-	if apierrors.IsNotFound(err) {
-		return controller.Result{}, nil
-	}
-	if err != nil {
-		return controller.Result{}, err
-	}
+func (c *Controller) reconcile(ctx context.Context, node *v1.Node) (controller.Result, error) {
 	if node.DeletionTimestamp == nil || !HasFinalizer(node) {
 		return controller.Result{}, nil
 	}

@@ -65,7 +65,9 @@ func TestGarbageCollection(t *testing.T) {
 		Interval: 300 * time.Millisecond, OrphanGrace: 2 * time.Second, LaunchedGrace: time.Second,
 	}
 	ctl := controller.New(garbagecollection.Name, gc)
-	gc.Register(ctl)
+	if err := garbagecollection.Register(ctl); err != nil {
+		t.Fatal(err)
+	}
 	_ = claims.Informer()
 	factory.Start(ctx.Done())
 	factory.WaitForCacheSync(ctx.Done())
@@ -74,6 +76,88 @@ func TestGarbageCollection(t *testing.T) {
 
 	t.Run("OrphanInstanceTerminated", h.orphan)
 	t.Run("ClaimWhoseInstanceVanishedDeleted", h.vanished)
+	t.Run("SecondInstanceOfALiveClaimTerminated", h.duplicate)
+	t.Run("LaunchTemplateOfAGoneClaimDeleted", h.launchTemplates)
+}
+
+// duplicate: a claim that names one instance while a second is tagged
+// with it (a retried launch that could not see the first yet) keeps the
+// one it names; the other is terminated, and nothing else of the claim.
+func (h *harness) duplicate(t *testing.T) {
+	keptID, keptPID := h.launch(t, "twice")
+	h.claim(t, "twice", keptPID)
+	extraID, extraPID := h.launch(t, "twice")
+	h.createLaunchTemplate(t, "twice")
+	poll(t, h.ctx, 30*time.Second, "the second instance terminated", func() bool {
+		s := h.state(t, extraID)
+		return s == ec2types.InstanceStateNameTerminated || s == ec2types.InstanceStateNameShuttingDown
+	})
+	if s := h.state(t, keptID); s != ec2types.InstanceStateNameRunning {
+		t.Errorf("the instance the claim names is %s", s)
+	}
+	if _, err := h.karp.KarpenterV1().NodeClaims().Get(h.ctx, "twice", metav1.GetOptions{}); err != nil {
+		t.Errorf("the claim: %v", err)
+	}
+	if !h.launchTemplateExists(t, "twice") {
+		t.Error("the live claim's launch template was deleted with its second instance")
+	}
+	h.waitEvent(t, "twice", "DuplicateInstanceTerminated", extraPID)
+}
+
+// launchTemplates: a launch template made for a claim that is gone (and
+// has no instance) is deleted after the grace; one of a live claim stays.
+func (h *harness) launchTemplates(t *testing.T) {
+	_, pid := h.launch(t, "kept-lt")
+	h.claim(t, "kept-lt", pid)
+	h.createLaunchTemplate(t, "kept-lt")
+	h.createLaunchTemplate(t, "gone-lt")
+	poll(t, h.ctx, 30*time.Second, "the gone claim's launch template deleted", func() bool { return !h.launchTemplateExists(t, "gone-lt") })
+	if !h.launchTemplateExists(t, "kept-lt") {
+		t.Error("the live claim's launch template was deleted")
+	}
+}
+
+// createLaunchTemplate makes a launch template tagged the way the launcher
+// tags a claim's.
+func (h *harness) createLaunchTemplate(t *testing.T, claim string) {
+	t.Helper()
+	_, err := h.ec2.CreateLaunchTemplate(h.ctx, &awsec2.CreateLaunchTemplateInput{
+		LaunchTemplateName: aws.String(ec2.LaunchTemplateName(cluster, claim)),
+		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String(h.world.ImageID)},
+		TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeLaunchTemplate, Tags: []ec2types.Tag{
+			{Key: aws.String(ec2.TagManagedLaunchTemplate), Value: aws.String(cluster)},
+			{Key: aws.String(ec2.TagNodeClaim), Value: aws.String(claim)},
+		}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (h *harness) launchTemplateExists(t *testing.T, claim string) bool {
+	t.Helper()
+	out, err := h.ec2.DescribeLaunchTemplates(h.ctx, &awsec2.DescribeLaunchTemplatesInput{Filters: []ec2types.Filter{
+		{Name: aws.String("launch-template-name"), Values: []string{ec2.LaunchTemplateName(cluster, claim)}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(out.LaunchTemplates) > 0
+}
+
+func (h *harness) waitEvent(t *testing.T, name, reason, text string) {
+	t.Helper()
+	poll(t, h.ctx, 10*time.Second, "a "+reason+" event", func() bool {
+		list, err := h.kube.EventsV1().Events(metav1.NamespaceAll).List(h.ctx, metav1.ListOptions{})
+		if err != nil {
+			return false
+		}
+		for _, e := range list.Items {
+			if e.Regarding.Name == name && e.Reason == reason && strings.Contains(e.Note, text) {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // launch starts an instance tagged the way the launcher tags a claim's.
@@ -135,7 +219,9 @@ func (h *harness) orphan(t *testing.T) {
 		s := h.state(t, orphanID)
 		return s == ec2types.InstanceStateNameTerminated || s == ec2types.InstanceStateNameShuttingDown
 	})
-	if took := time.Since(start); took < 2*time.Second {
+	// The grace runs from the instance's launch time, which EC2 gives to
+	// the second.
+	if took := time.Since(start); took < time.Second {
 		t.Errorf("terminated %s after launch, inside the 2s grace", took)
 	}
 	if s := h.state(t, keptID); s != ec2types.InstanceStateNameRunning {

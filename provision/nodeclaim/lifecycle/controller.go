@@ -9,17 +9,19 @@ import (
 	"context"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned"
 	karplisters "github.com/fleet-scheduler/fleet-scheduler/provision/client/listers/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/cloudprovider"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/launchhealth"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/metrics"
 )
 
 // Name is the controller's name.
@@ -37,23 +39,24 @@ type Controller struct {
 	// launch, and from creation for a launch that keeps failing (15m when
 	// unset).
 	RegistrationTTL time.Duration
-	Now             func() time.Time
+	// Clock is the controller's clock; the real one when nil.
+	Clock clock.PassiveClock
+	// Pods is the pod informer's indexer with NominatedIndex (IndexPods):
+	// the pods a failed launch is reported to. Nil: none are.
+	Pods cache.Indexer
+	// Health is told which launched nodes registered and which never
+	// did; nil: nobody is.
+	Health *launchhealth.Tracker
 }
 
-// Reconcile runs the claim through launch, registration and initialization,
-// stopping at the first step that is not done yet.
+// Reconcile reconciles the NodeClaim the key names.
 func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Result, error) {
-	_, name, err := cache.SplitMetaNamespaceKey(key)
-	if err != nil {
-		return controller.Result{}, nil
-	}
-	nc, err := c.NodeClaims.Get(name)
-	if apierrors.IsNotFound(err) {
-		return controller.Result{}, nil
-	}
-	if err != nil {
-		return controller.Result{}, err
-	}
+	return controller.ForObject(c.NodeClaims, c.reconcile).Reconcile(ctx, key)
+}
+
+// reconcile runs the claim through launch, registration and initialization,
+// stopping at the first step that is not done yet.
+func (c *Controller) reconcile(ctx context.Context, nc *karpv1.NodeClaim) (controller.Result, error) {
 	if nc.DeletionTimestamp != nil {
 		return controller.Result{}, nil // the termination controller owns it now
 	}
@@ -73,6 +76,10 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Resu
 // Register connects the controller to its informers: NodeClaim events, and
 // Node events mapped to the claim of the same name.
 func Register(ctl *controller.Controller, nodeClaims, nodes cache.SharedIndexInformer) error {
+	// Launch failures count from zero, so the first one shows as an increase.
+	for _, reason := range launchFailureReasons {
+		metrics.CloudProviderErrors.WithLabelValues(Name, "Create", "aws", reason)
+	}
 	if err := ctl.Watch(nodeClaims); err != nil {
 		return err
 	}
@@ -90,9 +97,4 @@ func (c *Controller) registrationTTL() time.Duration {
 	return defaultRegistrationTTL
 }
 
-func (c *Controller) now() time.Time {
-	if c.Now != nil {
-		return c.Now()
-	}
-	return time.Now()
-}
+func (c *Controller) now() time.Time { return controller.Now(c.Clock) }

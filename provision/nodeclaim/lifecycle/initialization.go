@@ -46,6 +46,9 @@ func (c *Controller) initialize(ctx context.Context, nc *karpv1.NodeClaim) (cont
 	}
 	pool := nc.Labels[karpv1.NodePoolLabelKey]
 	metrics.NodeClaimsInitialized.WithLabelValues(pool).Inc()
+	if launched := transitioned(nc, karpv1.ConditionTypeLaunched); !launched.IsZero() {
+		metrics.NodeClaimsStartupDuration.WithLabelValues(pool).Observe(c.now().Sub(launched.Time).Seconds())
+	}
 	for name, q := range node.Status.Allocatable {
 		metrics.NodesAllocatable.WithLabelValues(node.Name, pool, nc.Labels[v1.LabelInstanceTypeStable],
 			nc.Labels[karpv1.CapacityTypeLabelKey], nc.Labels[v1.LabelTopologyZone], string(name)).Set(float64(q.MilliValue()) / 1000)

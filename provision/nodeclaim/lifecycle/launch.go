@@ -13,11 +13,15 @@ import (
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/cloudprovider"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/ec2"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/metrics"
 )
 
 // nodeClassRetry is how soon a claim whose node class is not ready is retried.
 const nodeClassRetry = 10 * time.Second
+
+// busyRetry is how soon a claim another call holds is looked at again.
+const busyRetry = 2 * time.Second
 
 // launch asks the cloud provider for the claim's machine and records what
 // it got. The labels (and the node class hash annotation) are written
@@ -28,6 +32,9 @@ func (c *Controller) launch(ctx context.Context, nc *karpv1.NodeClaim) (controll
 	created, err := c.Cloud.Create(ctx, nc)
 	switch {
 	case err == nil:
+	case cloudprovider.IsBusy(err):
+		// A deletion of the claim is under way (it waits for no launch).
+		return controller.Result{RequeueAfter: busyRetry}, nil
 	case cloudprovider.IsNodeClassNotReady(err):
 		c.recordLaunchFailure(ctx, nc, metav1.ConditionUnknown, "NodeClassNotReady", err)
 		if left := c.launchTimeLeft(nc); left <= 0 {
@@ -39,17 +46,29 @@ func (c *Controller) launch(ctx context.Context, nc *karpv1.NodeClaim) (controll
 	case cloudprovider.IsInsufficientCapacity(err):
 		// No capacity for any of the claim's offerings: give the claim up so
 		// its pods are provisioned again from what is left.
-		c.recordLaunchFailure(ctx, nc, metav1.ConditionFalse, "InsufficientCapacity", err)
-		metrics.NodeClaimsDisrupted.WithLabelValues("insufficient_capacity", nc.Labels[karpv1.NodePoolLabelKey]).Inc()
+		c.recordLaunchFailure(ctx, nc, metav1.ConditionFalse, conditionReason(err), err)
+		metrics.NodeClaimsDisrupted.WithLabelValues(metrics.ReasonInsufficientCapacity, nc.Labels[karpv1.NodePoolLabelKey]).Inc()
 		logger.Info("No capacity for the claim; deleting it so its pods are provisioned again", "reason", err.Error())
 		if err := c.Karpenter.KarpenterV1().NodeClaims().Delete(ctx, nc.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return controller.Result{}, err
 		}
 		return controller.Result{}, nil
 	default:
-		c.recordLaunchFailure(ctx, nc, metav1.ConditionFalse, "LaunchFailed", err)
-		if c.launchTimeLeft(nc) <= 0 {
+		// Quota, permissions, bad parameters, a call that timed out: the
+		// claim stays (its pods keep their nomination) and is retried when
+		// its NodePool's backoff lets it, or at the controller's pace.
+		c.recordLaunchFailure(ctx, nc, metav1.ConditionFalse, conditionReason(err), err)
+		if le := cloudprovider.AsLaunchError(err); le != nil && le.Answered {
+			if err := c.nextLaunchAttempt(ctx, nc); err != nil {
+				return controller.Result{}, err
+			}
+		}
+		left := c.launchTimeLeft(nc)
+		if left <= 0 {
 			return c.giveUpLaunch(ctx, nc, err)
+		}
+		if le := cloudprovider.AsLaunchError(err); le != nil && le.RetryAfter > 0 {
+			return controller.Result{RequeueAfter: min(le.RetryAfter, left)}, nil
 		}
 		return controller.Result{}, err
 	}
@@ -96,12 +115,11 @@ func (c *Controller) giveUpLaunch(ctx context.Context, nc *karpv1.NodeClaim, err
 		fmt.Sprintf("the machine could not be launched within %s of the claim's creation: %v", c.registrationTTL(), err))
 }
 
-// recordLaunchFailure puts the failure on the claim as the Launched
-// condition and as an event, where `kubectl describe nodeclaim` shows it.
-func (c *Controller) recordLaunchFailure(ctx context.Context, nc *karpv1.NodeClaim, status metav1.ConditionStatus, reason string, err error) {
-	setCondition(nc, karpv1.ConditionTypeLaunched, status, reason, err.Error())
-	if _, uerr := c.Karpenter.KarpenterV1().NodeClaims().UpdateStatus(ctx, nc, metav1.UpdateOptions{}); uerr != nil {
-		klog.FromContext(ctx).V(2).Info("Recording launch failure on the claim failed", "nodeClaim", nc.Name, "err", uerr)
-	}
-	c.Recorder.Eventf(nc, nil, v1.EventTypeWarning, reason, "Launch", "Failed to launch: %v", err)
+// launchFailureReasons are the error labels of the launches'
+// karpenter_cloudprovider_errors_total, exported at zero so that the first
+// failure of each shows as an increase.
+var launchFailureReasons = []string{
+	"NodeClassNotReadyError", "InsufficientCapacityError", ec2.ReasonVcpuLimitExceeded, ec2.ReasonMaxSpotInstanceCountExceeded,
+	ec2.ReasonInstanceLimitExceeded, ec2.ReasonUnauthorized, ec2.ReasonInvalidParameter, ec2.ReasonThrottled,
+	ec2.ReasonCallTimeout, ec2.ReasonLaunchFailed,
 }

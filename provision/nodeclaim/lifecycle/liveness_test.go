@@ -11,9 +11,9 @@ import (
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
-	nct "github.com/fleet-scheduler/fleet-scheduler/provision/nodeclaim/nodeclaimtest"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodepool"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
+	nct "github.com/fleet-scheduler/fleet-scheduler/test/nodeclaimtest"
 )
 
 // TestLiveness: with a 3s registration TTL, a launched claim whose Node

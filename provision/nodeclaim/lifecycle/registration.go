@@ -43,6 +43,9 @@ func (c *Controller) register(ctx context.Context, nc *karpv1.NodeClaim) (contro
 		if waited < ttl {
 			return controller.Result{RequeueAfter: ttl - waited}, nil
 		}
+		if c.Health != nil {
+			c.Health.Unregistered(nc.Labels[karpv1.NodePoolLabelKey], nc.Name)
+		}
 		return c.giveUp(ctx, nc, "RegistrationTimeout",
 			fmt.Sprintf("the node did not register within %s of launch; check the instance's console output and that its bootstrap token is valid", ttl))
 	}
@@ -55,6 +58,9 @@ func (c *Controller) register(ctx context.Context, nc *karpv1.NodeClaim) (contro
 		return controller.Result{}, err
 	}
 	metrics.NodeClaimsRegistered.WithLabelValues(nc.Labels[karpv1.NodePoolLabelKey]).Inc()
+	if c.Health != nil {
+		c.Health.Registered(nc.Labels[karpv1.NodePoolLabelKey])
+	}
 	klog.FromContext(ctx).V(2).Info("Registered", "nodeClaim", nc.Name, "node", node.Name)
 	if hook, ok := c.Cloud.(cloudprovider.RegisteredHook); ok {
 		if err := hook.Registered(ctx, nc); err != nil {
@@ -142,7 +148,7 @@ func (c *Controller) syncNode(ctx context.Context, nc *karpv1.NodeClaim) error {
 func (c *Controller) giveUp(ctx context.Context, nc *karpv1.NodeClaim, reason, message string) (controller.Result, error) {
 	c.Recorder.Eventf(nc, nil, v1.EventTypeWarning, reason, "Liveness", "Deleting the claim: %s", message)
 	klog.FromContext(ctx).Info("Deleting NodeClaim", "nodeClaim", nc.Name, "reason", reason, "message", message)
-	metrics.NodeClaimsDisrupted.WithLabelValues("liveness", nc.Labels[karpv1.NodePoolLabelKey]).Inc()
+	metrics.NodeClaimsDisrupted.WithLabelValues(metrics.ReasonLiveness, nc.Labels[karpv1.NodePoolLabelKey]).Inc()
 	err := c.Karpenter.KarpenterV1().NodeClaims().Delete(ctx, nc.Name, metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return controller.Result{}, err

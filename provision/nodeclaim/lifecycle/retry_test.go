@@ -8,7 +8,7 @@ import (
 
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/ec2"
-	nct "github.com/fleet-scheduler/fleet-scheduler/provision/nodeclaim/nodeclaimtest"
+	nct "github.com/fleet-scheduler/fleet-scheduler/test/nodeclaimtest"
 )
 
 // TestRetriedLaunch: a launch that dies after CreateFleet and before the

@@ -42,19 +42,18 @@ type Controller struct {
 	Drainer *drain.Drainer
 }
 
-// Reconcile deletes the claim's Node and machine, then releases the claim.
+// Reconcile reconciles the NodeClaim the key names.
 func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Result, error) {
-	_, name, err := cache.SplitMetaNamespaceKey(key)
-	if err != nil {
-		return controller.Result{}, nil
-	}
-	nc, err := c.NodeClaims.Get(name)
-	if apierrors.IsNotFound(err) {
-		return controller.Result{}, nil
-	}
-	if err != nil {
-		return controller.Result{}, err
-	}
+	return controller.ForObject(c.NodeClaims, c.reconcile).Reconcile(ctx, key)
+}
+
+// Register connects the controller to its informer: NodeClaim events.
+func Register(ctl *controller.Controller, nodeClaims cache.SharedIndexInformer) error {
+	return ctl.Watch(nodeClaims)
+}
+
+// reconcile deletes the claim's Node and machine, then releases the claim.
+func (c *Controller) reconcile(ctx context.Context, nc *karpv1.NodeClaim) (controller.Result, error) {
 	if nc.DeletionTimestamp == nil || !hasFinalizer(nc) {
 		return controller.Result{}, nil
 	}

@@ -13,9 +13,9 @@ import (
 
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/ec2"
-	nct "github.com/fleet-scheduler/fleet-scheduler/provision/nodeclaim/nodeclaimtest"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodepool"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
+	nct "github.com/fleet-scheduler/fleet-scheduler/test/nodeclaimtest"
 )
 
 // TestTermination deletes NodeClaims the way `kubectl delete nodeclaim`

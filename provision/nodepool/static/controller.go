@@ -135,7 +135,7 @@ func (c *Controller) scaleUp(ctx context.Context, np *karpv1.NodePool, missing, 
 		c.event(np, v1.EventTypeWarning, "CannotLaunch", "Static pool short of nodes and cannot launch now: "+pool.Unavailable)
 		return controller.Result{RequeueAfter: unavailableRetry}, nil
 	}
-	opts := packing.WithRoomFor(pool.Options, pool.DaemonRequests)
+	opts, _ := packing.Holding(pool.Options, pool.DaemonRequests)
 	if len(opts) == 0 {
 		c.event(np, v1.EventTypeWarning, "CannotLaunch", "No instance type of the pool holds its DaemonSet pods")
 		return controller.Result{RequeueAfter: unavailableRetry}, nil

@@ -21,6 +21,7 @@ import (
 	ec2listers "github.com/fleet-scheduler/fleet-scheduler/provision/client/listers/ec2/v1"
 	karplisters "github.com/fleet-scheduler/fleet-scheduler/provision/client/listers/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/launchhealth"
 )
 
 // Name is the controller's name.
@@ -33,6 +34,9 @@ type Controller struct {
 	NodeClaims  karplisters.NodeClaimLister
 	NodeClasses ec2listers.EC2NodeClassLister
 	Recorder    events.EventRecorder
+	// Health is what the pools' launches said; nil: no Launchable or
+	// NodeRegistrationHealthy condition is kept.
+	Health *launchhealth.Tracker
 }
 
 // Reconcile computes one NodePool's status and writes it if it changed.
@@ -60,6 +64,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Resu
 		pool.Status.NodeClassObservedGeneration = *generation
 	}
 	pool.SetCondition(readyCondition(pool))
+	c.healthConditions(current, pool)
 	pool.SetCondition(notActedOnCondition(NotActedOn(&pool.Spec)))
 	if pool.Status.Resources, pool.Status.Nodes, err = c.usage(pool.Name); err != nil {
 		return controller.Result{}, err
@@ -71,6 +76,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Resu
 	if _, err := c.Karpenter.KarpenterV1().NodePools().UpdateStatus(ctx, pool, metav1.UpdateOptions{}); err != nil {
 		return controller.Result{}, err
 	}
+	c.announce(current, pool)
 	// Only on a change of the list, not on every status write.
 	if cond := pool.GetCondition(ConditionTypeFieldsNotActedOn); cond.Status == metav1.ConditionTrue {
 		if prev := current.GetCondition(ConditionTypeFieldsNotActedOn); prev == nil || prev.Status != cond.Status || prev.Message != cond.Message {

@@ -21,6 +21,7 @@ import (
 	clientscheme "github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned/scheme"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/client/informers/externalversions"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/launchhealth"
 	"github.com/fleet-scheduler/fleet-scheduler/test/env"
 )
 
@@ -44,6 +45,7 @@ func TestController(t *testing.T) {
 	t.Run("ResourcesAndNodesSumClaims", h.sumClaims)
 	t.Run("InvalidPoolIsNotReady", h.invalidPool)
 	t.Run("StatusNotRewrittenWhenUnchanged", h.noRewrite)
+	t.Run("LaunchHealth", h.launchHealth)
 }
 
 func startController(t *testing.T, cfg *rest.Config, kube kubernetes.Interface) *harness {
@@ -62,8 +64,10 @@ func startController(t *testing.T, cfg *rest.Config, kube kubernetes.Interface) 
 	rec := &Controller{
 		Karpenter: karp, NodePools: pools.Lister(), NodeClaims: claims.Lister(), NodeClasses: classes.Lister(),
 		Recorder: broadcaster.NewRecorder(clientscheme.Scheme, "fleet-scheduler"),
+		Health:   launchhealth.New(launchhealth.Options{PauseAfter: 2}),
 	}
 	ctl := controller.New(Name, rec)
+	rec.Health.SetChanged(ctl.Enqueue)
 	if err := Register(ctl, pools.Informer(), claims.Informer(), classes.Informer()); err != nil {
 		t.Fatal(err)
 	}
@@ -173,6 +177,48 @@ func (h *harness) noRewrite(t *testing.T) {
 	}
 	if after := h.getPool(t, "default"); after.ResourceVersion != before.ResourceVersion {
 		t.Errorf("resourceVersion %s -> %s: status rewritten with nothing changed", before.ResourceVersion, after.ResourceVersion)
+	}
+}
+
+// launchHealth: what the pool's launches said shows on it - a quota error
+// as Launchable=False with an event, cleared by a launch; nodes that never
+// registered as NodeRegistrationHealthy=False, which pauses the pool until
+// it is edited.
+func (h *harness) launchHealth(t *testing.T) {
+	np := examplePool(t)
+	np.Name = "health"
+	h.createPool(t, np)
+	standard := launchhealth.Bucket{CapacityType: karpv1.CapacityTypeOnDemand, Family: launchhealth.FamilyStandard}
+	h.rec.Health.Failed("health", launchhealth.Failure{Reason: "VcpuLimitExceeded", NodeClaim: "health-abc", Bucket: standard,
+		Message: "quota exceeded: t3.medium in us-east-1a (on-demand): VcpuLimitExceeded"})
+	got := h.waitCondition(t, "health", ConditionTypeLaunchable, metav1.ConditionFalse)
+	if c := got.GetCondition(ConditionTypeLaunchable); c.Reason != "VcpuLimitExceeded" || !strings.Contains(c.Message, "NodeClaim health-abc") ||
+		!strings.Contains(c.Message, "quota-code L-1216C47A") {
+		t.Errorf("Launchable = %+v", c)
+	}
+	h.waitEvent(t, "health", "VcpuLimitExceeded", "standard on-demand instances are held back until")
+	h.rec.Health.Launched("health", standard)
+	h.waitCondition(t, "health", ConditionTypeLaunchable, metav1.ConditionTrue)
+	h.waitEvent(t, "health", ConditionTypeLaunchable, "Launchable is True again (was VcpuLimitExceeded")
+
+	h.rec.Health.Registered("health")
+	h.waitCondition(t, "health", karpv1.ConditionTypeNodeRegistrationHealthy, metav1.ConditionTrue)
+	h.rec.Health.Unregistered("health", "health-1")
+	h.rec.Health.Unregistered("health", "health-2")
+	got = h.waitCondition(t, "health", karpv1.ConditionTypeNodeRegistrationHealthy, metav1.ConditionFalse)
+	if paused, why := launchhealth.Paused(got); !paused || !strings.Contains(why, "2 nodes in a row") || !strings.Contains(why, "NodeClaim health-2") {
+		t.Errorf("paused %v: %q", paused, why)
+	}
+	h.waitEvent(t, "health", launchhealth.ReasonNodesDidNotRegister, "launches of this NodePool are paused")
+
+	// An edit may fix what kept nodes from joining: the count starts again.
+	got.Spec.Template.Labels["edited"] = "true"
+	if _, err := h.karp.KarpenterV1().NodePools().Update(context.Background(), got, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got = h.waitCondition(t, "health", karpv1.ConditionTypeNodeRegistrationHealthy, metav1.ConditionUnknown)
+	if paused, _ := launchhealth.Paused(got); paused || h.rec.Health.Status("health").Unregistered != 0 {
+		t.Errorf("still paused after an edit: %+v", h.rec.Health.Status("health"))
 	}
 }
 

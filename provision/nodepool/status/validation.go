@@ -25,7 +25,12 @@ func Validate(np *karpv1.NodePool) field.ErrorList {
 	errs = append(errs, validateTaints(np.Spec.Template.Spec.Taints, tmpl.Child("spec", "taints"), seen)...)
 	errs = append(errs, validateTaints(np.Spec.Template.Spec.StartupTaints, tmpl.Child("spec", "startupTaints"), seen)...)
 	for i, r := range np.Spec.Template.Spec.Requirements {
-		errs = append(errs, validateRequirement(r, tmpl.Child("spec", "requirements").Index(i))...)
+		path := tmpl.Child("spec", "requirements").Index(i)
+		if r.Key == karpv1.NodePoolLabelKey {
+			// A pool cannot ask for its own name.
+			errs = append(errs, field.Forbidden(path.Child("key"), restrictedMessage(r.Key)))
+		}
+		errs = append(errs, ValidateRequirement(r, path)...)
 	}
 	return errs
 }
@@ -83,7 +88,12 @@ var wellKnownValues = map[string][]string{
 	karpv1.CapacityTypeLabelKey: {karpv1.CapacityTypeOnDemand, karpv1.CapacityTypeSpot, karpv1.CapacityTypeReserved},
 }
 
-func validateRequirement(r karpv1.NodeSelectorRequirementWithMinValues, path *field.Path) field.ErrorList {
+// ValidateRequirement checks one requirement (of a NodePool, or a
+// NodeOverlay's as one without minValues) as Karpenter's runtime
+// validation does: a qualified key outside the reserved label domains
+// unless well-known, a supported operator, label values, and the values
+// the operator needs.
+func ValidateRequirement(r karpv1.NodeSelectorRequirementWithMinValues, path *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	key := r.Key
 	if normalized, ok := karpv1.NormalizedLabels()[key]; ok {
@@ -92,8 +102,8 @@ func validateRequirement(r karpv1.NodeSelectorRequirementWithMinValues, path *fi
 	for _, msg := range validation.IsQualifiedName(key) {
 		errs = append(errs, field.Invalid(path.Child("key"), r.Key, msg))
 	}
-	if key == karpv1.NodePoolLabelKey || restricted(key) {
-		errs = append(errs, field.Forbidden(path.Child("key"), fmt.Sprintf("%s is restricted: use a well-known label or a domain other than %s", r.Key, strings.Join(restrictedDomains, ", "))))
+	if key != karpv1.NodePoolLabelKey && restricted(key) {
+		errs = append(errs, field.Forbidden(path.Child("key"), restrictedMessage(r.Key)))
 	}
 	if !slices.Contains(supportedOperators, r.Operator) {
 		errs = append(errs, field.NotSupported(path.Child("operator"), r.Operator, supportedOperators))
@@ -125,6 +135,10 @@ func validateRequirement(r karpv1.NodeSelectorRequirementWithMinValues, path *fi
 		}
 	}
 	return errs
+}
+
+func restrictedMessage(key string) string {
+	return fmt.Sprintf("%s is restricted: use a well-known label or a domain other than %s", key, strings.Join(restrictedDomains, ", "))
 }
 
 // validateKnownValues fails a requirement on a key with known values only

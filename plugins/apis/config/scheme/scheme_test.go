@@ -61,12 +61,14 @@ func dur(d time.Duration) metav1.Duration { return metav1.Duration{Duration: d} 
 
 func TestDecodeKubeSchedulerConfiguration(t *testing.T) {
 	defaults := config.ProvisionerArgs{
-		Bootstrap:               config.BootstrapArgs{TokenTTL: dur(30 * time.Minute)},
-		BatchIdleDuration:       dur(time.Second),
-		BatchMaxDuration:        dur(10 * time.Second),
-		RegistrationTTL:         dur(15 * time.Minute),
-		VMMemoryOverheadPercent: 0.075,
-		DisruptionInterval:      dur(10 * time.Second),
+		Bootstrap:                config.BootstrapArgs{TokenTTL: dur(30 * time.Minute)},
+		BatchIdleDuration:        dur(time.Second),
+		BatchMaxDuration:         dur(10 * time.Second),
+		RegistrationTTL:          dur(15 * time.Minute),
+		VMMemoryOverheadPercent:  0.075,
+		DisruptionInterval:       dur(10 * time.Second),
+		AWSCallTimeouts:          config.AWSCallTimeouts{Default: dur(15 * time.Second)},
+		UnregisteredNodesToPause: 3,
 	}
 	tests := []struct {
 		name string
@@ -85,13 +87,21 @@ func TestDecodeKubeSchedulerConfiguration(t *testing.T) {
         caCertHashSSMParameter: /sesacthon/dev/karpenter/ca-cert-hash
       batchMaxDuration: 20s
       vmMemoryOverheadPercent: 0
+      interruptionQueue: sesacthon-dev
+      awsCallTimeouts:
+        perCall:
+          CreateFleet: 1m
+      unregisteredNodesToPause: 5
 `,
 			want: func(a *config.ProvisionerArgs) {
+				a.AWSCallTimeouts.PerCall = map[string]metav1.Duration{"CreateFleet": dur(time.Minute)}
+				a.UnregisteredNodesToPause = 5
 				a.ClusterName, a.Region = "sesacthon-dev", "ap-northeast-2"
 				a.Bootstrap.TokenSSMParameter = "/sesacthon/dev/karpenter/bootstrap-token"
 				a.Bootstrap.CACertHashSSMParameter = "/sesacthon/dev/karpenter/ca-cert-hash"
 				a.BatchMaxDuration = dur(20 * time.Second)
 				a.VMMemoryOverheadPercent = 0
+				a.InterruptionQueue = "sesacthon-dev"
 			},
 		},
 		{
@@ -164,6 +174,7 @@ func TestEncodeRoundTrip(t *testing.T) {
     args:
       clusterName: c1
       clusterEndpoint: https://10.0.1.21:6443
+      interruptionQueue: sesacthon-dev
 `)
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +187,7 @@ func TestEncodeRoundTrip(t *testing.T) {
 	if err := Codecs.EncoderForVersion(info.Serializer, schedv1.SchemeGroupVersion).Encode(cfg, &buf); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"kind: ProvisionerArgs", "clusterEndpoint: https://10.0.1.21:6443", "batchIdleDuration: 1s", "tokenTTL: 30m0s"} {
+	for _, want := range []string{"kind: ProvisionerArgs", "clusterEndpoint: https://10.0.1.21:6443", "batchIdleDuration: 1s", "tokenTTL: 30m0s", "interruptionQueue: sesacthon-dev"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("encoded config lacks %q:\n%s", want, buf.String())
 		}

@@ -35,6 +35,34 @@ type ProvisionerArgs struct {
 	VMMemoryOverheadPercent *float64 `json:"vmMemoryOverheadPercent,omitempty"`
 	// DisruptionInterval is the period of the scale-down loop. Default 10s.
 	DisruptionInterval *metav1.Duration `json:"disruptionInterval,omitempty"`
+	// InterruptionQueue is the name (not the URL) of the SQS queue that the
+	// EventBridge rules for spot interruptions, rebalance recommendations,
+	// AWS Health scheduled changes and instance state changes send to, as
+	// Karpenter's interruptionQueue setting. Empty (the default) turns
+	// interruption handling off.
+	InterruptionQueue string `json:"interruptionQueue,omitempty"`
+	// AWSCallTimeouts bound each AWS API call, its retries included: a call
+	// that does not answer in time fails the step that made it (retried
+	// later) instead of holding a worker.
+	AWSCallTimeouts AWSCallTimeouts `json:"awsCallTimeouts"`
+	// UnregisteredNodesToPause is how many nodes of a NodePool in a row may
+	// be launched and never register (within registrationTTL) before the
+	// NodePool's launches pause, with NodeRegistrationHealthy=False saying
+	// why, until the NodePool or its EC2NodeClass changes. Default 3.
+	UnregisteredNodesToPause *int32 `json:"unregisteredNodesToPause,omitempty"`
+}
+
+// AWSCallTimeouts bound each AWS API call, its retries included.
+type AWSCallTimeouts struct {
+	// Default bounds every call not named in perCall. Default 15s; the
+	// slower operations have longer built-in deadlines (CreateFleet 45s,
+	// DescribeInstanceTypes, DescribeInstanceTypeOfferings and
+	// DescribeSpotPriceHistory 30s, ReceiveMessage 40s) unless default is
+	// longer still.
+	Default *metav1.Duration `json:"default,omitempty"`
+	// PerCall bounds named operations, by their AWS API name
+	// (CreateFleet: 1m).
+	PerCall map[string]metav1.Duration `json:"perCall,omitempty"`
 }
 
 // BootstrapArgs selects the source of kubeadm join credentials.
@@ -46,6 +74,6 @@ type BootstrapArgs struct {
 	// CACertHashSSMParameter names the SSM parameter holding the discovery CA
 	// cert hash, e.g. /sesacthon/dev/karpenter/ca-cert-hash.
 	CACertHashSSMParameter string `json:"caCertHashSSMParameter,omitempty"`
-	// TokenTTL is the lifetime of minted tokens, 1m..24h. Default 30m.
+	// TokenTTL is the lifetime of minted tokens, 1m..1h. Default 30m.
 	TokenTTL *metav1.Duration `json:"tokenTTL,omitempty"`
 }

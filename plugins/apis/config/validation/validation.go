@@ -15,9 +15,15 @@ import (
 
 // Bounds on the lifetime of minted bootstrap tokens: long enough for an
 // instance to boot and join, short enough that a leaked token soon dies.
+// A token is in the instance's user data, readable there for as long as
+// the instance lives; an hour bounds what a copy is worth (it is deleted
+// once the node joins anyway). provision/bootstrap enforces the same.
 const (
 	MinTokenTTL = time.Minute
-	MaxTokenTTL = 24 * time.Hour
+	MaxTokenTTL = time.Hour
+	// maxUnregisteredNodesToPause bounds the nodes a NodePool may launch
+	// in a row that never join: each costs registrationTTL of an instance.
+	maxUnregisteredNodesToPause = 100
 )
 
 // ValidateProvisionerArgs returns the problems with args as one error whose
@@ -48,6 +54,14 @@ func ProvisionerArgsErrors(path *field.Path, args *config.ProvisionerArgs) field
 	}
 	errs = append(errs, positive(path.Child("registrationTTL"), args.RegistrationTTL.Duration)...)
 	errs = append(errs, positive(path.Child("disruptionInterval"), args.DisruptionInterval.Duration)...)
+	if args.InterruptionQueue != "" {
+		errs = append(errs, validateSQSQueueName(path.Child("interruptionQueue"), args.InterruptionQueue)...)
+	}
+
+	errs = append(errs, validateAWSCallTimeouts(path.Child("awsCallTimeouts"), &args.AWSCallTimeouts)...)
+	if n := args.UnregisteredNodesToPause; n < 1 || n > maxUnregisteredNodesToPause {
+		errs = append(errs, field.Invalid(path.Child("unregisteredNodesToPause"), n, fmt.Sprintf("must be between 1 and %d", maxUnregisteredNodesToPause)))
+	}
 
 	if p := args.VMMemoryOverheadPercent; math.IsNaN(p) || p < 0 || p >= 1 {
 		errs = append(errs, field.Invalid(path.Child("vmMemoryOverheadPercent"), p, "must be in [0, 1)"))

@@ -10,19 +10,31 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/fleet-scheduler/fleet-scheduler/plugins/apis/config"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/ec2"
 )
 
 // valid returns defaulted args that pass, for cases to break one field of.
 func valid() *config.ProvisionerArgs {
 	return &config.ProvisionerArgs{
-		ClusterName:             "sesacthon-dev",
-		Bootstrap:               config.BootstrapArgs{TokenTTL: metav1.Duration{Duration: 30 * time.Minute}},
-		BatchIdleDuration:       metav1.Duration{Duration: time.Second},
-		BatchMaxDuration:        metav1.Duration{Duration: 10 * time.Second},
-		RegistrationTTL:         metav1.Duration{Duration: 15 * time.Minute},
-		VMMemoryOverheadPercent: 0.075,
-		DisruptionInterval:      metav1.Duration{Duration: 10 * time.Second},
+		ClusterName:              "sesacthon-dev",
+		Bootstrap:                config.BootstrapArgs{TokenTTL: metav1.Duration{Duration: 30 * time.Minute}},
+		BatchIdleDuration:        metav1.Duration{Duration: time.Second},
+		BatchMaxDuration:         metav1.Duration{Duration: 10 * time.Second},
+		RegistrationTTL:          metav1.Duration{Duration: 15 * time.Minute},
+		VMMemoryOverheadPercent:  0.075,
+		DisruptionInterval:       metav1.Duration{Duration: 10 * time.Second},
+		AWSCallTimeouts:          config.AWSCallTimeouts{Default: metav1.Duration{Duration: 15 * time.Second}},
+		UnregisteredNodesToPause: 3,
 	}
+}
+
+// supportedOps is how field.NotSupported lists the AWS operations.
+func supportedOps() string {
+	quoted := make([]string, len(ec2.Operations))
+	for i, op := range ec2.Operations {
+		quoted[i] = `"` + op + `"`
+	}
+	return strings.Join(quoted, ", ")
 }
 
 func d(s string) metav1.Duration {
@@ -54,8 +66,14 @@ func TestValidateProvisionerArgs(t *testing.T) {
 		}},
 		{name: "zero memory overhead", modify: func(a *config.ProvisionerArgs) { a.VMMemoryOverheadPercent = 0 }},
 		{name: "token TTL at lower bound", modify: func(a *config.ProvisionerArgs) { a.Bootstrap.TokenTTL = d("1m") }},
-		{name: "token TTL at upper bound", modify: func(a *config.ProvisionerArgs) { a.Bootstrap.TokenTTL = d("24h") }},
+		{name: "token TTL at upper bound", modify: func(a *config.ProvisionerArgs) { a.Bootstrap.TokenTTL = d("1h") }},
 		{name: "batch max equal to idle", modify: func(a *config.ProvisionerArgs) { a.BatchMaxDuration = d("1s") }},
+		{name: "interruption queue named after the cluster", modify: func(a *config.ProvisionerArgs) { a.InterruptionQueue = "sesacthon-dev" }},
+		{name: "interruption queue at 80 characters with _ and -", modify: func(a *config.ProvisionerArgs) { a.InterruptionQueue = "Karpenter_" + strings.Repeat("q-", 35) }},
+		{name: "per-call deadlines", modify: func(a *config.ProvisionerArgs) {
+			a.AWSCallTimeouts.PerCall = map[string]metav1.Duration{"CreateFleet": d("2m"), "ReceiveMessage": d("21s"), "DescribeInstances": d("1s")}
+		}},
+		{name: "FIFO interruption queue", modify: func(a *config.ProvisionerArgs) { a.InterruptionQueue = "sesacthon-dev.fifo" }},
 
 		{name: "cluster name missing", modify: func(a *config.ProvisionerArgs) { a.ClusterName = "" },
 			want: []string{`provisionerArgs.clusterName: Required value: names the cluster in EC2 tags and resource names`}},
@@ -95,9 +113,11 @@ func TestValidateProvisionerArgs(t *testing.T) {
 			a.Bootstrap.TokenSSMParameter, a.Bootstrap.CACertHashSSMParameter = "/"+strings.Repeat("a", 2048), seedHash
 		}, want: []string{`provisionerArgs.bootstrap.tokenSSMParameter: Too long: may not be more than 2048 bytes`}},
 		{name: "token TTL too short", modify: func(a *config.ProvisionerArgs) { a.Bootstrap.TokenTTL = d("59s") },
-			want: []string{`provisionerArgs.bootstrap.tokenTTL: Invalid value: "59s": must be between 1m0s and 24h0m0s`}},
-		{name: "token TTL too long", modify: func(a *config.ProvisionerArgs) { a.Bootstrap.TokenTTL = d("25h") },
-			want: []string{`provisionerArgs.bootstrap.tokenTTL: Invalid value: "25h0m0s": must be between 1m0s and 24h0m0s`}},
+			want: []string{`provisionerArgs.bootstrap.tokenTTL: Invalid value: "59s": must be between 1m0s and 1h0m0s`}},
+		{name: "token TTL too long", modify: func(a *config.ProvisionerArgs) { a.Bootstrap.TokenTTL = d("61m") },
+			want: []string{`provisionerArgs.bootstrap.tokenTTL: Invalid value: "1h1m0s": must be between 1m0s and 1h0m0s`}},
+		{name: "a day-long token, as kubeadm token create makes", modify: func(a *config.ProvisionerArgs) { a.Bootstrap.TokenTTL = d("24h") },
+			want: []string{`provisionerArgs.bootstrap.tokenTTL: Invalid value: "24h0m0s": must be between 1m0s and 1h0m0s`}},
 		{name: "batch idle zero", modify: func(a *config.ProvisionerArgs) { a.BatchIdleDuration = d("0s") },
 			want: []string{`provisionerArgs.batchIdleDuration: Invalid value: "0s": must be > 0`}},
 		{name: "batch max below idle", modify: func(a *config.ProvisionerArgs) { a.BatchMaxDuration = d("500ms") },
@@ -106,6 +126,26 @@ func TestValidateProvisionerArgs(t *testing.T) {
 			want: []string{`provisionerArgs.registrationTTL: Invalid value: "-1m0s": must be > 0`}},
 		{name: "disruption interval zero", modify: func(a *config.ProvisionerArgs) { a.DisruptionInterval = d("0s") },
 			want: []string{`provisionerArgs.disruptionInterval: Invalid value: "0s": must be > 0`}},
+		{name: "interruption queue given as a URL", modify: func(a *config.ProvisionerArgs) {
+			a.InterruptionQueue = "https://sqs.us-east-1.amazonaws.com/123456789012/sesacthon-dev"
+		}, want: []string{`provisionerArgs.interruptionQueue: Invalid value: "https://sqs.us-east-1.amazonaws.com/123456789012/sesacthon-dev": give the queue's name, not its URL`}},
+		{name: "interruption queue with a bad character", modify: func(a *config.ProvisionerArgs) { a.InterruptionQueue = "sesacthon.dev" },
+			want: []string{`provisionerArgs.interruptionQueue: Invalid value: "sesacthon.dev": invalid character '.': SQS queue names use only a-z, A-Z, 0-9, '-' and '_' (and a .fifo suffix)`}},
+		{name: "interruption queue too long", modify: func(a *config.ProvisionerArgs) { a.InterruptionQueue = strings.Repeat("q", 81) },
+			want: []string{`provisionerArgs.interruptionQueue: Too long: may not be more than 80 bytes`}},
+		{name: "interruption queue only .fifo", modify: func(a *config.ProvisionerArgs) { a.InterruptionQueue = ".fifo" },
+			want: []string{`provisionerArgs.interruptionQueue: Invalid value: ".fifo": an SQS queue name needs at least one character before .fifo`}},
+		{name: "AWS call deadline zero", modify: func(a *config.ProvisionerArgs) { a.AWSCallTimeouts.Default = d("0s") },
+			want: []string{`provisionerArgs.awsCallTimeouts.default: Invalid value: "0s": must be between 1s and 10m0s`}},
+		{name: "per-call deadlines out of range, unknown or shorter than the long poll", modify: func(a *config.ProvisionerArgs) {
+			a.AWSCallTimeouts.PerCall = map[string]metav1.Duration{"CreateFleet": d("11m"), "RunInstances": d("10s"), "ReceiveMessage": d("20s")}
+		}, want: []string{
+			`provisionerArgs.awsCallTimeouts.perCall[CreateFleet]: Invalid value: "11m0s": must be between 1s and 10m0s`,
+			`provisionerArgs.awsCallTimeouts.perCall[ReceiveMessage]: Invalid value: "20s": must be longer than the interruption queue's 20s long poll`,
+			`provisionerArgs.awsCallTimeouts.perCall[RunInstances]: Unsupported value: "RunInstances": supported values: ` + supportedOps(),
+		}},
+		{name: "unregistered nodes to pause zero", modify: func(a *config.ProvisionerArgs) { a.UnregisteredNodesToPause = 0 },
+			want: []string{`provisionerArgs.unregisteredNodesToPause: Invalid value: 0: must be between 1 and 100`}},
 		{name: "memory overhead of one", modify: func(a *config.ProvisionerArgs) { a.VMMemoryOverheadPercent = 1 },
 			want: []string{`provisionerArgs.vmMemoryOverheadPercent: Invalid value: 1: must be in [0, 1)`}},
 		{name: "memory overhead negative", modify: func(a *config.ProvisionerArgs) { a.VMMemoryOverheadPercent = -0.1 },

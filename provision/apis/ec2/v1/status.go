@@ -137,6 +137,10 @@ const (
 	ConditionTypeCapacityReservationsReady = "CapacityReservationsReady"
 	ConditionTypeValidationSucceeded       = "ValidationSucceeded"
 	ConditionTypePlacementGroupReady       = "PlacementGroupReady"
+	// ConditionTypeBootstrapTokenReady is fleet-scheduler's: whether the
+	// kubeadm join credentials nodes of the class get (a token in SSM)
+	// are accepted by the API server. Karpenter on EKS has no such token.
+	ConditionTypeBootstrapTokenReady = "BootstrapTokenReady"
 )
 
 // GetCondition returns the condition of the given type, or nil.

@@ -10,6 +10,7 @@ import (
 
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned/typed/ec2/v1"
 	karpenterv1 "github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned/typed/karpenter/v1"
+	karpenterv1alpha1 "github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned/typed/karpenter/v1alpha1"
 	discovery "k8s.io/client-go/discovery"
 	rest "k8s.io/client-go/rest"
 	flowcontrol "k8s.io/client-go/util/flowcontrol"
@@ -19,13 +20,15 @@ type Interface interface {
 	Discovery() discovery.DiscoveryInterfaces
 	EC2V1() ec2v1.EC2V1Interface
 	KarpenterV1() karpenterv1.KarpenterV1Interface
+	KarpenterV1alpha1() karpenterv1alpha1.KarpenterV1alpha1Interface
 }
 
 // Clientset contains the clients for groups.
 type Clientset struct {
 	*discovery.DiscoveryClient
-	eC2V1       *ec2v1.EC2V1Client
-	karpenterV1 *karpenterv1.KarpenterV1Client
+	eC2V1             *ec2v1.EC2V1Client
+	karpenterV1       *karpenterv1.KarpenterV1Client
+	karpenterV1alpha1 *karpenterv1alpha1.KarpenterV1alpha1Client
 }
 
 // EC2V1 retrieves the EC2V1Client
@@ -36,6 +39,11 @@ func (c *Clientset) EC2V1() ec2v1.EC2V1Interface {
 // KarpenterV1 retrieves the KarpenterV1Client
 func (c *Clientset) KarpenterV1() karpenterv1.KarpenterV1Interface {
 	return c.karpenterV1
+}
+
+// KarpenterV1alpha1 retrieves the KarpenterV1alpha1Client
+func (c *Clientset) KarpenterV1alpha1() karpenterv1alpha1.KarpenterV1alpha1Interface {
+	return c.karpenterV1alpha1
 }
 
 // Discovery retrieves the DiscoveryClient
@@ -90,6 +98,10 @@ func NewForConfigAndClient(c *rest.Config, httpClient *http.Client) (*Clientset,
 	if err != nil {
 		return nil, err
 	}
+	cs.karpenterV1alpha1, err = karpenterv1alpha1.NewForConfigAndClient(&configShallowCopy, httpClient)
+	if err != nil {
+		return nil, err
+	}
 
 	cs.DiscoveryClient, err = discovery.NewDiscoveryClientForConfigAndClient(&configShallowCopy, httpClient)
 	if err != nil {
@@ -113,6 +125,7 @@ func New(c rest.Interface) *Clientset {
 	var cs Clientset
 	cs.eC2V1 = ec2v1.New(c)
 	cs.karpenterV1 = karpenterv1.New(c)
+	cs.karpenterV1alpha1 = karpenterv1alpha1.New(c)
 
 	cs.DiscoveryClient = discovery.NewDiscoveryClient(c)
 	return &cs

@@ -9,6 +9,7 @@ import (
 
 	v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
 	karpenterv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+	v1alpha1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1alpha1"
 	schema "k8s.io/apimachinery/pkg/runtime/schema"
 	cache "k8s.io/client-go/tools/cache"
 )
@@ -48,6 +49,10 @@ func (f *sharedInformerFactory) ForResource(resource schema.GroupVersionResource
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Karpenter().V1().NodeClaims().Informer()}, nil
 	case karpenterv1.SchemeGroupVersion.WithResource("nodepools"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Karpenter().V1().NodePools().Informer()}, nil
+
+		// Group=karpenter.sh, Version=v1alpha1
+	case v1alpha1.SchemeGroupVersion.WithResource("nodeoverlays"):
+		return &genericInformer{resource: resource.GroupResource(), informer: f.Karpenter().V1alpha1().NodeOverlays().Informer()}, nil
 
 	}
 

@@ -10,6 +10,8 @@ import (
 	fakeec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned/typed/ec2/v1/fake"
 	karpenterv1 "github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned/typed/karpenter/v1"
 	fakekarpenterv1 "github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned/typed/karpenter/v1/fake"
+	karpenterv1alpha1 "github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned/typed/karpenter/v1alpha1"
+	fakekarpenterv1alpha1 "github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned/typed/karpenter/v1alpha1/fake"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
@@ -91,4 +93,9 @@ func (c *Clientset) EC2V1() ec2v1.EC2V1Interface {
 // KarpenterV1 retrieves the KarpenterV1Client
 func (c *Clientset) KarpenterV1() karpenterv1.KarpenterV1Interface {
 	return &fakekarpenterv1.FakeKarpenterV1{Fake: &c.Fake}
+}
+
+// KarpenterV1alpha1 retrieves the KarpenterV1alpha1Client
+func (c *Clientset) KarpenterV1alpha1() karpenterv1alpha1.KarpenterV1alpha1Interface {
+	return &fakekarpenterv1alpha1.FakeKarpenterV1alpha1{Fake: &c.Fake}
 }

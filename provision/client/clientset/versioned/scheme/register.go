@@ -7,6 +7,7 @@ package scheme
 import (
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
 	karpenterv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+	karpenterv1alpha1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1alpha1"
 	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtime "k8s.io/apimachinery/pkg/runtime"
 	schema "k8s.io/apimachinery/pkg/runtime/schema"
@@ -20,6 +21,7 @@ var ParameterCodec = runtime.NewParameterCodec(Scheme)
 var localSchemeBuilder = runtime.SchemeBuilder{
 	ec2v1.AddToScheme,
 	karpenterv1.AddToScheme,
+	karpenterv1alpha1.AddToScheme,
 }
 
 // AddToScheme adds all types of this clientset into the given scheme. This allows composition

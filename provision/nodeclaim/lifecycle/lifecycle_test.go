@@ -13,16 +13,19 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/tools/cache"
+	k8smetrics "k8s.io/component-base/metrics"
+	"k8s.io/component-base/metrics/testutil"
 	"k8s.io/klog/v2"
 
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
 	karplisters "github.com/fleet-scheduler/fleet-scheduler/provision/client/listers/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/ec2"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/metrics"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodeclaim/lifecycle"
-	nct "github.com/fleet-scheduler/fleet-scheduler/provision/nodeclaim/nodeclaimtest"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodepool"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
+	nct "github.com/fleet-scheduler/fleet-scheduler/test/nodeclaimtest"
 )
 
 // TestLifecycle runs launch, registration, initialization and the
@@ -373,6 +376,21 @@ func (h *harness) initialization(t *testing.T) {
 			if got := e.Node(t, nc.Name).Labels[karpv1.NodeInitializedLabelKey]; got != "true" {
 				t.Errorf("node label %s = %q, want true", karpv1.NodeInitializedLabelKey, got)
 			}
+			// One launch-to-initialized observation for the pool, at least
+			// as long as the node was held back above. The controller
+			// observes it just after the status update this test saw, so
+			// give it a moment.
+			hist := metrics.NodeClaimsStartupDuration.WithLabelValues(tc.pool)
+			nct.Eventually(t, 5*time.Second, "a startup duration observation", func() bool {
+				n, err := testutil.GetHistogramMetricCount(hist)
+				return err == nil && n >= 1
+			})
+			if n, err := testutil.GetHistogramMetricCount(hist); err != nil || n != 1 {
+				t.Errorf("karpenter_nodeclaims_startup_duration_seconds{nodepool=%q} count %d (%v), want 1", tc.pool, n, err)
+			}
+			if sum, err := testutil.GetHistogramMetricValue(hist); err != nil || sum < 1 {
+				t.Errorf("karpenter_nodeclaims_startup_duration_seconds{nodepool=%q} sum %.3fs (%v), want >= 1s (the node was held back 2s)", tc.pool, sum, err)
+			}
 		})
 	}
 }
@@ -407,6 +425,14 @@ func (h *harness) insufficientCapacity(t *testing.T) {
 	e.WaitClaimGone(t, nc.Name, 30*time.Second)
 	if got := e.ClaimInstances(t, nc.Name); len(got) != 0 {
 		t.Errorf("instances after a capacity failure: %+v", got)
+	}
+	for name, m := range map[string]k8smetrics.CounterMetric{
+		"karpenter_cloudprovider_errors_total{error=InsufficientCapacityError}": metrics.CloudProviderErrors.WithLabelValues(lifecycle.Name, "Create", "aws", "InsufficientCapacityError"),
+		"karpenter_nodeclaims_disrupted_total{reason=insufficient_capacity}":    metrics.NodeClaimsDisrupted.WithLabelValues("insufficient_capacity", "ice"),
+	} {
+		if v, err := testutil.GetCounterMetricValue(m); err != nil || v < 1 {
+			t.Errorf("%s = %v (%v), want at least 1", name, v, err)
+		}
 	}
 	if e.LaunchTemplateExists(t, nc.Name) {
 		t.Errorf("the launch template outlived the claim")

@@ -9,6 +9,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/utils/clock"
 
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
@@ -18,8 +19,8 @@ import (
 // It never calls EC2 itself: the catalogue refreshes in the background.
 type ClassOptions struct {
 	Catalog *Catalog
-	// Now is the clock; unavailable marks expire with it.
-	Now func() time.Time
+	// Clock is the clock unavailable marks expire with; the real one when nil.
+	Clock clock.PassiveClock
 
 	marks atomic.Uint64
 	mu    sync.Mutex
@@ -103,8 +104,8 @@ func (e *ClassOptions) Options(class *ec2v1.EC2NodeClass) ([]*packing.Option, er
 }
 
 func (e *ClassOptions) now() time.Time {
-	if e.Now != nil {
-		return e.Now()
+	if e.Clock != nil {
+		return e.Clock.Now()
 	}
 	return time.Now()
 }

@@ -26,6 +26,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 
 	"github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
@@ -91,8 +92,8 @@ type Controller struct {
 	Recorder  events.EventRecorder
 	// UnavailableTTL; DefaultUnavailableTTL when zero.
 	UnavailableTTL time.Duration
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
+	// Clock is the clock; the real one when nil.
+	Clock clock.PassiveClock
 
 	queueURL string
 	failures int // consecutive failed SQS calls
@@ -180,12 +181,7 @@ func (c *Controller) failed(ctx context.Context, msg string, err error) controll
 	return controller.Result{RequeueAfter: after}
 }
 
-func (c *Controller) now() time.Time {
-	if c.Now != nil {
-		return c.Now()
-	}
-	return time.Now()
-}
+func (c *Controller) now() time.Time { return controller.Now(c.Clock) }
 
 func (c *Controller) unavailableTTL() time.Duration {
 	if c.UnavailableTTL > 0 {

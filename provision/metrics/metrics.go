@@ -14,131 +14,95 @@ const namespace = "karpenter"
 
 var (
 	// NodeClaimsCreated counts NodeClaims written when a batch closes.
-	NodeClaimsCreated = metrics.NewCounterVec(&metrics.CounterOpts{
-		Namespace: namespace, Subsystem: "nodeclaims", Name: "created_total",
-		Help: "Number of NodeClaims created, by reason and nodepool.",
-	}, []string{"reason", "nodepool"})
+	NodeClaimsCreated = counterVec("nodeclaims", "created_total",
+		"Number of NodeClaims created, by reason and nodepool.", "reason", "nodepool")
 	// NodeClaimsLaunched counts NodeClaims whose machine was launched.
-	NodeClaimsLaunched = metrics.NewCounterVec(&metrics.CounterOpts{
-		Namespace: namespace, Subsystem: "nodeclaims", Name: "launched_total",
-		Help: "Number of NodeClaims launched, by nodepool.",
-	}, []string{"nodepool"})
+	NodeClaimsLaunched = counterVec("nodeclaims", "launched_total",
+		"Number of NodeClaims launched, by nodepool.", "nodepool")
 	// NodeClaimsRegistered counts NodeClaims whose Node registered.
-	NodeClaimsRegistered = metrics.NewCounterVec(&metrics.CounterOpts{
-		Namespace: namespace, Subsystem: "nodeclaims", Name: "registered_total",
-		Help: "Number of NodeClaims registered, by nodepool.",
-	}, []string{"nodepool"})
+	NodeClaimsRegistered = counterVec("nodeclaims", "registered_total",
+		"Number of NodeClaims registered, by nodepool.", "nodepool")
 	// NodeClaimsInitialized counts NodeClaims whose Node became ready for pods.
-	NodeClaimsInitialized = metrics.NewCounterVec(&metrics.CounterOpts{
-		Namespace: namespace, Subsystem: "nodeclaims", Name: "initialized_total",
-		Help: "Number of NodeClaims initialized, by nodepool.",
-	}, []string{"nodepool"})
+	NodeClaimsInitialized = counterVec("nodeclaims", "initialized_total",
+		"Number of NodeClaims initialized, by nodepool.", "nodepool")
 	// NodeClaimsTerminated counts NodeClaims whose machine was terminated.
-	NodeClaimsTerminated = metrics.NewCounterVec(&metrics.CounterOpts{
-		Namespace: namespace, Subsystem: "nodeclaims", Name: "terminated_total",
-		Help: "Number of NodeClaims terminated, by nodepool.",
-	}, []string{"nodepool"})
+	NodeClaimsTerminated = counterVec("nodeclaims", "terminated_total",
+		"Number of NodeClaims terminated, by nodepool.", "nodepool")
 	// NodeClaimsDisrupted counts NodeClaims given up or removed, by reason.
-	NodeClaimsDisrupted = metrics.NewCounterVec(&metrics.CounterOpts{
-		Namespace: namespace, Subsystem: "nodeclaims", Name: "disrupted_total",
-		Help: "Number of NodeClaims disrupted, by reason and nodepool.",
-	}, []string{"reason", "nodepool"})
+	NodeClaimsDisrupted = counterVec("nodeclaims", "disrupted_total",
+		"Number of NodeClaims disrupted, by reason and nodepool.", "reason", "nodepool")
 	// ProvisionerSchedulingDuration is how long one Provisioner decision takes.
-	ProvisionerSchedulingDuration = metrics.NewHistogram(&metrics.HistogramOpts{
-		Namespace: namespace, Subsystem: "provisioner", Name: "scheduling_duration_seconds",
-		Help:    "Duration of one Provisioner PostFilter decision, in seconds.",
-		Buckets: metrics.ExponentialBuckets(0.0001, 2, 16),
-	})
+	ProvisionerSchedulingDuration = histogram("provisioner", "scheduling_duration_seconds",
+		"Duration of one Provisioner PostFilter decision, in seconds.", decisionBuckets)
 	// SchedulerSchedulingDuration is the same decision under the name Karpenter v1 uses.
-	SchedulerSchedulingDuration = metrics.NewHistogramVec(&metrics.HistogramOpts{
-		Namespace: namespace, Subsystem: "scheduler", Name: "scheduling_duration_seconds",
-		Help:    "Duration of scheduling simulations for provisioning, in seconds.",
-		Buckets: metrics.ExponentialBuckets(0.0001, 2, 16),
-	}, []string{"controller"})
+	SchedulerSchedulingDuration = histogramVec("scheduler", "scheduling_duration_seconds",
+		"Duration of scheduling simulations for provisioning, in seconds.", decisionBuckets, "controller")
 	// PodsStartupDuration is the time from a pod's creation to it running,
 	// for pods that run on a node fleet-scheduler launched: for a pod that
 	// found no room, the wait from pending to running on its new node.
-	PodsStartupDuration = metrics.NewHistogram(&metrics.HistogramOpts{
-		Namespace: namespace, Subsystem: "pods", Name: "startup_duration_seconds",
-		Help:    "Time from pod creation until the pod is running, for pods on nodes fleet-scheduler launched, in seconds.",
-		Buckets: startupBuckets,
-	})
+	PodsStartupDuration = histogram("pods", "startup_duration_seconds",
+		"Time from pod creation until the pod is running, for pods on nodes fleet-scheduler launched, in seconds.",
+		startupBuckets)
 	// NodeClaimsStartupDuration is the time from a NodeClaim's launch
 	// (CreateFleet answered) to its Node initialized (Ready, startup taints
 	// gone): boot, kubeadm join, registration. Karpenter has no metric for
 	// this span; the name follows its karpenter_nodeclaims_*_duration_seconds.
-	NodeClaimsStartupDuration = metrics.NewHistogramVec(&metrics.HistogramOpts{
-		Namespace: namespace, Subsystem: "nodeclaims", Name: "startup_duration_seconds",
-		Help:    "Time from a NodeClaim's launch until its Node is initialized, in seconds, by nodepool.",
-		Buckets: startupBuckets,
-	}, []string{"nodepool"})
+	NodeClaimsStartupDuration = histogramVec("nodeclaims", "startup_duration_seconds",
+		"Time from a NodeClaim's launch until its Node is initialized, in seconds, by nodepool.",
+		startupBuckets, "nodepool")
 	// CloudProviderErrors counts failed cloud provider calls, by the
 	// controller that made them, the method and the error's reason.
-	CloudProviderErrors = metrics.NewCounterVec(&metrics.CounterOpts{
-		Namespace: namespace, Subsystem: "cloudprovider", Name: "errors_total",
-		Help: "Total number of errors returned from CloudProvider calls, by controller, method, provider and error.",
-	}, []string{"controller", "method", "provider", "error"})
+	CloudProviderErrors = counterVec("cloudprovider", "errors_total",
+		"Total number of errors returned from CloudProvider calls, by controller, method, provider and error.",
+		"controller", "method", "provider", "error")
 	// CloudProviderDuration is how long cloud provider calls take, by the
 	// controller that made them and the method.
-	CloudProviderDuration = metrics.NewHistogramVec(&metrics.HistogramOpts{
-		Namespace: namespace, Subsystem: "cloudprovider", Name: "duration_seconds",
-		Help:    "Duration of cloud provider method calls, by controller, method and provider, in seconds.",
-		Buckets: metrics.ExponentialBuckets(0.01, 2, 14),
-	}, []string{"controller", "method", "provider"})
+	CloudProviderDuration = histogramVec("cloudprovider", "duration_seconds",
+		"Duration of cloud provider method calls, by controller, method and provider, in seconds.",
+		metrics.ExponentialBuckets(0.01, 2, 14), "controller", "method", "provider")
 	// BootstrapTokenChecks counts checks of the join credentials in SSM
 	// (TokenReview, cluster-info), by result: Valid, or what is wrong
 	// (BootstrapTokenRejected, CACertHashMismatch...). Karpenter has no
 	// such metric; the name follows its karpenter_<subsystem>_*_total.
-	BootstrapTokenChecks = metrics.NewCounterVec(&metrics.CounterOpts{
-		Namespace: namespace, Subsystem: "bootstrap", Name: "token_checks_total",
-		Help: "Checks of the kubeadm join credentials nodes are launched with, by result (Valid or the problem found).",
-	}, []string{"result"})
+	BootstrapTokenChecks = counterVec("bootstrap", "token_checks_total",
+		"Checks of the kubeadm join credentials nodes are launched with, by result (Valid or the problem found).",
+		"result")
 	// BootstrapTokenValid is 1 while the last check found the join
 	// credentials valid, 0 while it found them unusable.
-	BootstrapTokenValid = metrics.NewGauge(&metrics.GaugeOpts{
-		Namespace: namespace, Subsystem: "bootstrap", Name: "token_valid",
-		Help: "1 when the last check of the kubeadm join credentials found them valid, 0 when it found them unusable.",
-	})
+	BootstrapTokenValid = gauge("bootstrap", "token_valid",
+		"1 when the last check of the kubeadm join credentials found them valid, 0 when it found them unusable.")
 	// ReconcilePanics counts panics recovered in a controller's reconcile
 	// (or in the Provisioner's PostFilter: controller="provisioner"), under
 	// controller-runtime's name, which Karpenter exports.
-	ReconcilePanics = metrics.NewCounterVec(&metrics.CounterOpts{
+	ReconcilePanics = add(metrics.NewCounterVec(&metrics.CounterOpts{
 		Namespace: "controller_runtime", Subsystem: "reconcile", Name: "panics_total",
 		Help: "Total number of reconciliation panics per controller.",
-	}, []string{"controller"})
+	}, []string{"controller"}))
 	// NodesAllocatable is each managed node's allocatable, by resource.
-	NodesAllocatable = metrics.NewGaugeVec(&metrics.GaugeOpts{
-		Namespace: namespace, Subsystem: "nodes", Name: "allocatable",
-		Help: "Node allocatable, by node, nodepool, instance type, capacity type, zone and resource type.",
-	}, []string{"node_name", "nodepool", "instance_type", "capacity_type", "zone", "resource_type"})
+	NodesAllocatable = gaugeVec("nodes", "allocatable",
+		"Node allocatable, by node, nodepool, instance type, capacity type, zone and resource type.",
+		"node_name", "nodepool", "instance_type", "capacity_type", "zone", "resource_type")
 
 	// InterruptionReceivedMessages counts messages taken off the interruption
 	// queue, by kind (Karpenter's message types; no_op for events that ask
 	// for nothing, malformed for bodies that are no readable event).
-	InterruptionReceivedMessages = metrics.NewCounterVec(&metrics.CounterOpts{
-		Namespace: namespace, Subsystem: "interruption", Name: "received_messages_total",
-		Help: "Number of messages received from the interruption queue, by message type.",
-	}, []string{"message_type"})
+	InterruptionReceivedMessages = counterVec("interruption", "received_messages_total",
+		"Number of messages received from the interruption queue, by message type.", "message_type")
 	// InterruptionDeletedMessages counts messages deleted from the queue:
 	// handled, ignored or malformed alike.
-	InterruptionDeletedMessages = metrics.NewCounter(&metrics.CounterOpts{
-		Namespace: namespace, Subsystem: "interruption", Name: "deleted_messages_total",
-		Help: "Number of messages deleted from the interruption queue.",
-	})
+	InterruptionDeletedMessages = counter("interruption", "deleted_messages_total",
+		"Number of messages deleted from the interruption queue.")
 	// InterruptionMessageQueueDuration is how long a handled message waited
 	// on the queue: from SQS accepting it until it was acted on.
-	InterruptionMessageQueueDuration = metrics.NewHistogram(&metrics.HistogramOpts{
-		Namespace: namespace, Subsystem: "interruption", Name: "message_queue_duration_seconds",
-		Help:    "Time from an interruption message reaching the queue until it was handled, in seconds.",
-		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300},
-	})
+	InterruptionMessageQueueDuration = histogram("interruption", "message_queue_duration_seconds",
+		"Time from an interruption message reaching the queue until it was handled, in seconds.",
+		[]float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300})
 	// InterruptionUnknownInstanceMessages counts messages about instances
 	// no NodeClaim owns (other workloads in the account, or nodes already
 	// gone); they are deleted without action.
-	InterruptionUnknownInstanceMessages = metrics.NewCounterVec(&metrics.CounterOpts{
-		Namespace: namespace, Subsystem: "interruption", Name: "unknown_instance_messages_total",
-		Help: "Number of interruption messages about instances that belong to no NodeClaim, by message type.",
-	}, []string{"message_type"})
+	InterruptionUnknownInstanceMessages = counterVec("interruption", "unknown_instance_messages_total",
+		"Number of interruption messages about instances that belong to no NodeClaim, by message type.",
+		"message_type")
 )
 
 // Reasons of NodeClaimsDisrupted: the disruption controller's (the
@@ -177,14 +141,46 @@ func InitNodePool(pool string) {
 // that is a failure the alerts report, not a latency to resolve finely.
 var startupBuckets = metrics.ExponentialBuckets(1, 1.5, 16)
 
-// all is every metric Register adds.
-var all = []metrics.Registerable{
-	NodeClaimsCreated, NodeClaimsLaunched, NodeClaimsRegistered, NodeClaimsInitialized,
-	NodeClaimsTerminated, NodeClaimsDisrupted, ProvisionerSchedulingDuration,
-	SchedulerSchedulingDuration, PodsStartupDuration, NodesAllocatable,
-	NodeClaimsStartupDuration, CloudProviderErrors, CloudProviderDuration, InterruptionReceivedMessages,
-	InterruptionDeletedMessages, InterruptionMessageQueueDuration, InterruptionUnknownInstanceMessages,
-	BootstrapTokenChecks, BootstrapTokenValid, ReconcilePanics,
+// decisionBuckets span 0.1ms to ~3s, one Provisioner decision's range.
+var decisionBuckets = metrics.ExponentialBuckets(0.0001, 2, 16)
+
+// all is every metric Register adds; the constructors below append to it,
+// so a metric declared with them cannot be left out.
+var all []metrics.Registerable
+
+func add[M metrics.Registerable](m M) M {
+	all = append(all, m)
+	return m
+}
+
+func counter(subsystem, name, help string) *metrics.Counter {
+	return add(metrics.NewCounter(&metrics.CounterOpts{
+		Namespace: namespace, Subsystem: subsystem, Name: name, Help: help}))
+}
+
+func counterVec(subsystem, name, help string, labels ...string) *metrics.CounterVec {
+	return add(metrics.NewCounterVec(&metrics.CounterOpts{
+		Namespace: namespace, Subsystem: subsystem, Name: name, Help: help}, labels))
+}
+
+func gauge(subsystem, name, help string) *metrics.Gauge {
+	return add(metrics.NewGauge(&metrics.GaugeOpts{
+		Namespace: namespace, Subsystem: subsystem, Name: name, Help: help}))
+}
+
+func gaugeVec(subsystem, name, help string, labels ...string) *metrics.GaugeVec {
+	return add(metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Namespace: namespace, Subsystem: subsystem, Name: name, Help: help}, labels))
+}
+
+func histogram(subsystem, name, help string, buckets []float64) *metrics.Histogram {
+	return add(metrics.NewHistogram(&metrics.HistogramOpts{
+		Namespace: namespace, Subsystem: subsystem, Name: name, Help: help, Buckets: buckets}))
+}
+
+func histogramVec(subsystem, name, help string, buckets []float64, labels ...string) *metrics.HistogramVec {
+	return add(metrics.NewHistogramVec(&metrics.HistogramOpts{
+		Namespace: namespace, Subsystem: subsystem, Name: name, Help: help, Buckets: buckets}, labels))
 }
 
 var registerOnce sync.Once

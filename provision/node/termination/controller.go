@@ -8,7 +8,6 @@ package termination
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 
 	v1 "k8s.io/api/core/v1"
@@ -16,7 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -131,23 +129,7 @@ func RemoveFinalizer(ctx context.Context, kube kubernetes.Interface, node *v1.No
 	if !HasFinalizer(node) {
 		return nil
 	}
-	kept := []string{}
-	for _, f := range node.Finalizers {
-		if f != karpv1.TerminationFinalizer {
-			kept = append(kept, f)
-		}
-	}
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
-		"finalizers": kept, "resourceVersion": node.ResourceVersion,
-	}})
-	if err != nil {
-		return err
-	}
-	_, err = kube.CoreV1().Nodes().Patch(ctx, node.Name, types.MergePatchType, patch, metav1.PatchOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	return err
+	return controller.RemoveFinalizer(ctx, kube.CoreV1().Nodes().Patch, node, karpv1.TerminationFinalizer)
 }
 
 // withKind returns a shallow copy of the Node with its kind and version

@@ -5,14 +5,13 @@ package termination
 
 import (
 	"context"
-	"encoding/json"
 	nodeutil "k8s.io/kubernetes/pkg/util/node"
+	"slices"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
@@ -181,34 +180,12 @@ func (c *Controller) isClaimsNode(ctx context.Context, nc *karpv1.NodeClaim, nod
 }
 
 func hasFinalizer(nc *karpv1.NodeClaim) bool {
-	for _, f := range nc.Finalizers {
-		if f == karpv1.TerminationFinalizer {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(nc.Finalizers, karpv1.TerminationFinalizer)
 }
 
-// removeFinalizer patches the finalizer list with the resource version as a
-// precondition, so a concurrent change is retried rather than overwritten.
+// removeFinalizer releases the claim.
 func (c *Controller) removeFinalizer(ctx context.Context, nc *karpv1.NodeClaim) error {
-	var kept []string
-	for _, f := range nc.Finalizers {
-		if f != karpv1.TerminationFinalizer {
-			kept = append(kept, f)
-		}
-	}
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
-		"finalizers": kept, "resourceVersion": nc.ResourceVersion,
-	}})
-	if err != nil {
-		return err
-	}
-	_, err = c.Karpenter.KarpenterV1().NodeClaims().Patch(ctx, nc.Name, types.MergePatchType, patch, metav1.PatchOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	return err
+	return controller.RemoveFinalizer(ctx, c.Karpenter.KarpenterV1().NodeClaims().Patch, nc, karpv1.TerminationFinalizer)
 }
 
 // forgetAllocatable drops the node's karpenter_nodes_allocatable series, so

@@ -11,7 +11,6 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
@@ -39,19 +38,13 @@ type Controller struct {
 	Health *launchhealth.Tracker
 }
 
-// Reconcile computes one NodePool's status and writes it if it changed.
+// Reconcile reconciles the NodePool the key names.
 func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Result, error) {
-	_, name, err := cache.SplitMetaNamespaceKey(key)
-	if err != nil {
-		return controller.Result{}, nil
-	}
-	current, err := c.NodePools.Get(name)
-	if apierrors.IsNotFound(err) {
-		return controller.Result{}, nil
-	}
-	if err != nil {
-		return controller.Result{}, err
-	}
+	return controller.ForObject(c.NodePools, c.reconcile).Reconcile(ctx, key)
+}
+
+// reconcile computes one NodePool's status and writes it if it changed.
+func (c *Controller) reconcile(ctx context.Context, current *karpv1.NodePool) (controller.Result, error) {
 	pool := current.DeepCopy()
 
 	pool.SetCondition(validationCondition(Validate(pool)))

@@ -213,6 +213,24 @@ func (e *Env) LiveInstances(t *testing.T, claim string) []Instance {
 // Gone reports whether an instance state means the machine is going or gone.
 func Gone(state string) bool { return state == "terminated" || state == "shutting-down" }
 
+// CheckMachineGone checks that the claim's machine is released: every
+// instance tagged with the claim is going or gone and its launch template
+// is deleted. when ends the errors ("after Delete"). It returns the
+// instances tagged with the claim, in any state.
+func (e *Env) CheckMachineGone(t *testing.T, claim, when string) []Instance {
+	t.Helper()
+	all := e.ClaimInstances(t, claim)
+	for _, i := range all {
+		if !Gone(i.State) {
+			t.Errorf("instance %s is %s %s", i.ID, i.State, when)
+		}
+	}
+	if e.LaunchTemplateExists(t, claim) {
+		t.Errorf("launch template left %s", when)
+	}
+	return all
+}
+
 // LaunchTemplateExists reports whether the claim's launch template exists.
 func (e *Env) LaunchTemplateExists(t *testing.T, claim string) bool {
 	t.Helper()

@@ -96,3 +96,12 @@ func (p *Proxy) swap(cur **awsfault.Rule, r *awsfault.Rule) {
 		p.Add(r)
 	}
 }
+
+// StartOperatorBehindProxy starts a Proxy in front of moto and the operator
+// with its AWS calls going through it (o.AWSEndpoint is the Proxy's).
+func (e *Env) StartOperatorBehindProxy(t *testing.T, o OperatorOptions) (*Operator, *Proxy) {
+	t.Helper()
+	proxy := StartProxy(t, e.Moto.Endpoint)
+	o.AWSEndpoint = proxy.URL
+	return e.StartOperator(t, o), proxy
+}

@@ -30,8 +30,7 @@ import (
 // operator's AWS calls go through a proxy that can fail CreateFleet.
 func TestProvider(t *testing.T) {
 	e := nct.Start(t)
-	proxy := nct.StartProxy(t, e.Moto.Endpoint)
-	op := e.StartOperator(t, nct.OperatorOptions{AWSEndpoint: proxy.URL})
+	op, proxy := e.StartOperatorBehindProxy(t, nct.OperatorOptions{})
 	h := &harness{e: e, op: op, proxy: proxy}
 	e.CreatePool(t, nct.Pool{Name: "cp", Labels: map[string]string{"managed-by": "karpenter"}, Requirements: []karpv1.NodeSelectorRequirementWithMinValues{
 		nct.OnDemand, nct.Req("team", v1.NodeSelectorOpIn, "scan"),
@@ -234,14 +233,7 @@ func (h *harness) getListDelete(t *testing.T) {
 			t.Fatalf("Delete #%d: %v", i, err)
 		}
 	}
-	for _, i := range e.ClaimInstances(t, nc.Name) {
-		if !nct.Gone(i.State) {
-			t.Errorf("instance %s is %s after Delete", i.ID, i.State)
-		}
-	}
-	if e.LaunchTemplateExists(t, nc.Name) {
-		t.Errorf("launch template left after Delete")
-	}
+	e.CheckMachineGone(t, nc.Name, "after Delete")
 	if s := e.TokenSecrets(t, nc.Name); len(s) != 0 {
 		t.Errorf("bootstrap tokens left after Delete: %v", s)
 	}
@@ -269,14 +261,7 @@ func (h *harness) getListDelete(t *testing.T) {
 			if err := h.op.Cloud.Delete(ctx, nc); err != nil {
 				t.Fatal(err)
 			}
-			for _, i := range e.ClaimInstances(t, nc.Name) {
-				if !nct.Gone(i.State) {
-					t.Errorf("instance %s is %s after Delete", i.ID, i.State)
-				}
-			}
-			if e.LaunchTemplateExists(t, nc.Name) {
-				t.Errorf("launch template left after Delete")
-			}
+			e.CheckMachineGone(t, nc.Name, "after Delete")
 		})
 	}
 }

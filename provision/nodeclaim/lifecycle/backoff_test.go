@@ -41,8 +41,7 @@ type backoffHarness struct {
 
 func newBackoffHarness(t *testing.T) *backoffHarness {
 	e := nct.Start(t)
-	proxy := nct.StartProxy(t, e.Moto.Endpoint)
-	op := e.StartOperator(t, nct.OperatorOptions{AWSEndpoint: proxy.URL, Passive: true})
+	op, proxy := e.StartOperatorBehindProxy(t, nct.OperatorOptions{Passive: true})
 	clk := clocktesting.NewFakeClock(time.Now())
 	health := launchhealth.New(launchhealth.Options{Clock: clk})
 	cloud := &aws.Provider{ClusterName: nct.ClusterName, EC2: op.EC2, Catalog: op.Catalog, Pools: op.Source,

@@ -21,8 +21,7 @@ import (
 func TestHungCalls(t *testing.T) {
 	const deadline = 3 * time.Second
 	e := nct.Start(t)
-	proxy := nct.StartProxy(t, e.Moto.Endpoint)
-	op := e.StartOperator(t, nct.OperatorOptions{AWSEndpoint: proxy.URL,
+	op, proxy := e.StartOperatorBehindProxy(t, nct.OperatorOptions{
 		CallTimeouts: ec2.CallTimeouts{PerCall: map[string]time.Duration{"CreateFleet": deadline}}})
 	e.CreatePool(t, nct.Pool{Name: "hung", Requirements: []karpv1.NodeSelectorRequirementWithMinValues{nct.OnDemand}})
 	arrived := func(n int) {

@@ -34,8 +34,7 @@ import (
 // keep apart by NodePool.
 func TestLifecycle(t *testing.T) {
 	e := nct.Start(t)
-	proxy := nct.StartProxy(t, e.Moto.Endpoint)
-	op := e.StartOperator(t, nct.OperatorOptions{AWSEndpoint: proxy.URL})
+	op, proxy := e.StartOperatorBehindProxy(t, nct.OperatorOptions{})
 	h := &harness{e: e, op: op, proxy: proxy}
 
 	t.Run("Launch", h.launch)

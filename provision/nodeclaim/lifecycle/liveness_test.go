@@ -93,14 +93,7 @@ func TestLiveness(t *testing.T) {
 			if !strings.Contains(note, ttl.String()) {
 				t.Errorf("RegistrationTimeout event %q does not name the TTL", note)
 			}
-			for _, i := range e.ClaimInstances(t, nc.Name) {
-				if !nct.Gone(i.State) {
-					t.Errorf("instance %s is %s after the claim was given up", i.ID, i.State)
-				}
-			}
-			if e.LaunchTemplateExists(t, nc.Name) {
-				t.Errorf("launch template outlived the claim")
-			}
+			e.CheckMachineGone(t, nc.Name, "after the claim was given up")
 			if s := e.TokenSecrets(t, nc.Name); len(s) != 0 {
 				t.Errorf("bootstrap token Secrets outlived the claim: %v", s)
 			}

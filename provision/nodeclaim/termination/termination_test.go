@@ -142,17 +142,8 @@ func TestTermination(t *testing.T) {
 			e.WaitClaimGone(t, nc.Name, 30*time.Second)
 			t.Logf("claim gone %s after the delete", time.Since(began).Round(time.Millisecond))
 
-			all := e.ClaimInstances(t, nc.Name)
-			if len(all) != tc.instances {
+			if all := e.CheckMachineGone(t, nc.Name, "after its claim is gone"); len(all) != tc.instances {
 				t.Errorf("instances tagged with the claim: %+v, want %d", all, tc.instances)
-			}
-			for _, i := range all {
-				if !nct.Gone(i.State) {
-					t.Errorf("instance %s is %s after its claim is gone", i.ID, i.State)
-				}
-			}
-			if e.LaunchTemplateExists(t, nc.Name) {
-				t.Errorf("launch template outlived the claim")
 			}
 			if s := e.TokenSecrets(t, nc.Name); len(s) != 0 {
 				t.Errorf("bootstrap token Secrets outlived the claim: %v", s)
@@ -185,17 +176,8 @@ func TestTermination(t *testing.T) {
 			return apierrors.IsNotFound(err)
 		})
 		t.Logf("claim and node gone %s after the node's delete", time.Since(began).Round(time.Millisecond))
-		all := e.ClaimInstances(t, nc.Name)
-		if len(all) != 1 {
+		if all := e.CheckMachineGone(t, nc.Name, "after its node was deleted"); len(all) != 1 {
 			t.Errorf("instances tagged with the claim: %+v, want 1", all)
-		}
-		for _, i := range all {
-			if !nct.Gone(i.State) {
-				t.Errorf("instance %s is %s after its node was deleted", i.ID, i.State)
-			}
-		}
-		if e.LaunchTemplateExists(t, nc.Name) {
-			t.Errorf("launch template outlived the node")
 		}
 	})
 

@@ -103,6 +103,43 @@ func (e *ClassOptions) Options(class *ec2v1.EC2NodeClass) ([]*packing.Option, er
 	return options, nil
 }
 
+// Launchable is Options less what the class cannot launch: offerings in a
+// zone where it has no subnet, or of an architecture it has no image for.
+// The pools offer these, and the cloud provider launches a claim's
+// instance from them.
+func (e *ClassOptions) Launchable(class *ec2v1.EC2NodeClass) ([]*packing.Option, error) {
+	options, err := e.Options(class)
+	if err != nil {
+		return nil, err
+	}
+	return launchable(options, class), nil
+}
+
+// launchable keeps the options the node class can launch: in a zone where
+// it has a subnet, of an architecture it has an image for.
+func launchable(options []*packing.Option, class *ec2v1.EC2NodeClass) []*packing.Option {
+	zones, arches := map[string]bool{}, map[string]bool{}
+	for _, s := range class.Status.Subnets {
+		zones[s.Zone] = true
+	}
+	for _, ami := range class.Status.AMIs {
+		for _, r := range ami.Requirements {
+			if r.Key == v1.LabelArchStable && r.Operator == v1.NodeSelectorOpIn {
+				for _, a := range r.Values {
+					arches[a] = true
+				}
+			}
+		}
+	}
+	out := make([]*packing.Option, 0, len(options))
+	for _, o := range options {
+		if zones[o.Zone] && arches[o.Labels[v1.LabelArchStable]] {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 func (e *ClassOptions) now() time.Time {
 	if e.Clock != nil {
 		return e.Clock.Now()

@@ -22,3 +22,17 @@ func Paused(np *karpv1.NodePool) (bool, string) {
 	}
 	return true, c.Message
 }
+
+// Held says why the NodePool launches nothing now, whatever its claims
+// ask: it is invalid (ValidationSucceeded=False) or Paused; "" when it may
+// launch. Its pool offers nothing, and the cloud provider launches none of
+// its claims.
+func Held(np *karpv1.NodePool) string {
+	if c := np.GetCondition(karpv1.ConditionTypeValidationSucceeded); c != nil && c.Status == metav1.ConditionFalse {
+		return "it is invalid: " + c.Message
+	}
+	if paused, why := Paused(np); paused {
+		return "its launches are paused: " + why
+	}
+	return ""
+}

@@ -2,8 +2,10 @@
 // NodePools' launch options, as Karpenter defines them: prices changed and
 // extended resources added by requirement, the highest weight first, equal
 // weights that touch the same thing reported as a conflict and not
-// applied. nodepool.Source applies the result when it builds the pools;
-// the status controller (nodeoverlay/status) reports it on each overlay.
+// applied. nodepool.Source applies the result when it builds the pools and
+// publishes it in a Store, from which the cloud provider prices and sizes a
+// claim's options; the status controller (nodeoverlay/status) reports it
+// on each overlay.
 package nodeoverlay
 
 import (
@@ -35,6 +37,11 @@ type Result struct {
 	// Selected counts, by overlay name, the options an applied overlay
 	// selects across the pools (0: it selects nothing).
 	Selected map[string]int
+
+	// prices and capacity are what the applied overlays set, by pool and
+	// offering or instance type: Apply sets them on any of a pool's options.
+	prices   map[optionKey]*priceSet
+	capacity map[typeKey]*capacitySet
 }
 
 // Sorted orders overlays as they are applied: the highest weight first,
@@ -51,11 +58,8 @@ func Sorted(overlays []*v1alpha1.NodeOverlay) []*v1alpha1.NodeOverlay {
 	return out
 }
 
-// option and instance type of one pool.
-type optionKey struct {
-	pool   string
-	option *packing.Option
-}
+// offering and instance type of one pool.
+type optionKey struct{ pool, instanceType, zone, capacityType string }
 type typeKey struct{ pool, instanceType string }
 
 // priceSet is the price an option got, from which overlay, and the weight
@@ -106,7 +110,7 @@ func Evaluate(overlays []*v1alpha1.NodeOverlay, pools map[string][]*packing.Pool
 		for _, pool := range poolNames {
 			for _, opt := range pools[pool] {
 				if sel == nil || sel.Match(opt.Node) {
-					selected = append(selected, optionKey{pool, opt.Option})
+					selected = append(selected, offering(pool, opt))
 					types[typeKey{pool, opt.InstanceType}] = true
 				}
 			}
@@ -141,12 +145,17 @@ func Evaluate(overlays []*v1alpha1.NodeOverlay, pools map[string][]*packing.Pool
 			}
 		}
 	}
+	res.prices, res.capacity = prices, capacity
 	for _, pool := range poolNames {
-		if opts, changed := apply(pool, pools[pool], prices, capacity); changed {
+		if opts, changed := res.apply(pool, pools[pool]); changed {
 			res.Options[pool] = opts
 		}
 	}
 	return res
+}
+
+func offering(pool string, o *packing.PoolOption) optionKey {
+	return optionKey{pool: pool, instanceType: o.InstanceType, zone: o.Zone, capacityType: o.CapacityType}
 }
 
 // conflict names the first option or instance type on which o would set
@@ -157,7 +166,7 @@ func conflict(o *v1alpha1.NodeOverlay, change string, weight int32, selected []o
 		for _, k := range selected {
 			if p := prices[k]; p != nil && p.lastWeight == weight {
 				return fmt.Sprintf("conflict with NodeOverlay %q of the same weight (%d): both set the price of %s in %s, %s, NodePool %s",
-					p.lastOverlay, weight, k.option.InstanceType, k.option.Zone, k.option.CapacityType, k.pool)
+					p.lastOverlay, weight, k.instanceType, k.zone, k.capacityType, k.pool)
 			}
 		}
 	}
@@ -176,14 +185,22 @@ func conflict(o *v1alpha1.NodeOverlay, change string, weight int32, selected []o
 	return ""
 }
 
+// Apply returns options of the pool (all of them, or some, such as a
+// claim's) with the prices and capacity the overlays gave them in this
+// evaluation, cheapest first; opts itself when no overlay touches them.
+func (r Result) Apply(pool string, opts []*packing.PoolOption) []*packing.PoolOption {
+	out, _ := r.apply(pool, opts)
+	return out
+}
+
 // apply returns the pool's options with their overlaid prices and
 // capacity, cheapest first, and whether any changed.
-func apply(pool string, opts []*packing.PoolOption, prices map[optionKey]*priceSet, capacity map[typeKey]*capacitySet) ([]*packing.PoolOption, bool) {
+func (r Result) apply(pool string, opts []*packing.PoolOption) ([]*packing.PoolOption, bool) {
 	out := make([]*packing.PoolOption, len(opts))
 	changed := false
 	for i, po := range opts {
-		p := prices[optionKey{pool, po.Option}]
-		c := capacity[typeKey{pool, po.InstanceType}]
+		p := r.prices[offering(pool, po)]
+		c := r.capacity[typeKey{pool, po.InstanceType}]
 		if p == nil && c == nil {
 			out[i] = po
 			continue

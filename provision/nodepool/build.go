@@ -4,9 +4,6 @@ import (
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
-	v1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
@@ -26,26 +23,21 @@ func (s *Source) build(np *karpv1.NodePool, class *ec2v1.EC2NodeClass, classErr 
 		MinValues:      minValues(tmpl.Spec.Requirements),
 		Static:         np.Spec.Replicas != nil,
 	}
-	if c := meta.FindStatusCondition(np.Status.Conditions, karpv1.ConditionTypeValidationSucceeded); c != nil && c.Status == metav1.ConditionFalse {
-		pool.Unavailable = "it is invalid: " + c.Message
-		return pool
-	}
-	if paused, why := launchhealth.Paused(np); paused {
-		pool.Unavailable = "its launches are paused: " + why
+	if why := launchhealth.Held(np); why != "" {
+		pool.Unavailable = why
 		return pool
 	}
 	if classErr != nil {
 		pool.Unavailable = classErr.Error()
 		return pool
 	}
-	options, err := s.Catalog.Options(class)
+	options, err := s.Catalog.Launchable(class)
 	if err != nil {
 		pool.Unavailable = err.Error()
 		return pool
 	}
-	options = launchable(options, class)
 	pool.Labels = poolLabels(np, options)
-	selector, err := requirementsSelector(tmpl.Spec.Requirements)
+	selector, err := packing.KarpenterSelector(tmpl.Spec.Requirements)
 	if err != nil {
 		pool.Unavailable = fmt.Sprintf("spec.template.spec.requirements: %v", err)
 		return pool
@@ -67,47 +59,11 @@ func (s *Source) build(np *karpv1.NodePool, class *ec2v1.EC2NodeClass, classErr 
 	return pool
 }
 
-// launchable keeps the options the node class can launch: in a zone where
-// it has a subnet, of an architecture it has an image for.
-func launchable(options []*packing.Option, class *ec2v1.EC2NodeClass) []*packing.Option {
-	zones, arches := map[string]bool{}, map[string]bool{}
-	for _, s := range class.Status.Subnets {
-		zones[s.Zone] = true
-	}
-	for _, ami := range class.Status.AMIs {
-		for _, r := range ami.Requirements {
-			if r.Key == v1.LabelArchStable && r.Operator == v1.NodeSelectorOpIn {
-				for _, a := range r.Values {
-					arches[a] = true
-				}
-			}
-		}
-	}
-	out := make([]*packing.Option, 0, len(options))
-	for _, o := range options {
-		if zones[o.Zone] && arches[o.Labels[v1.LabelArchStable]] {
-			out = append(out, o)
-		}
-	}
-	return out
-}
-
 // poolLabels are the labels every node of the pool carries: the template's,
 // the pool's name, and single-valued requirements on keys no instance
 // offering defines (a requirement `team In [scan]` labels the node team=scan).
 func poolLabels(np *karpv1.NodePool, options []*packing.Option) map[string]string {
-	offered := map[string]bool{}
-	for _, o := range options {
-		for k := range o.Labels {
-			offered[k] = true
-		}
-	}
-	out := map[string]string{}
-	for _, r := range np.Spec.Template.Spec.Requirements {
-		if !offered[r.Key] && r.Operator == v1.NodeSelectorOpIn && len(r.Values) > 0 {
-			out[r.Key] = r.Values[0]
-		}
-	}
+	out := packing.RequiredLabels(np.Spec.Template.Spec.Requirements, options)
 	for k, v := range np.Spec.Template.Labels {
 		out[k] = v
 	}

@@ -18,8 +18,8 @@ import (
 // fixedCatalog offers the same options to every class.
 type fixedCatalog []*packing.Option
 
-func (c fixedCatalog) Options(*ec2v1.EC2NodeClass) ([]*packing.Option, error) { return c, nil }
-func (c fixedCatalog) Generation() uint64                                     { return 1 }
+func (c fixedCatalog) Launchable(*ec2v1.EC2NodeClass) ([]*packing.Option, error) { return c, nil }
+func (c fixedCatalog) Generation() uint64                                        { return 1 }
 
 func fuzzCatalog() fixedCatalog {
 	var out fixedCatalog

@@ -1,8 +1,6 @@
 package nodepool
 
 import (
-	"fmt"
-
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -48,7 +46,7 @@ func (s *Source) InFlight(current []*packing.Pool) []packing.InFlight {
 		}
 		cached := s.inFlight[nc.Name]
 		if cached == nil || cached.key != key {
-			cached = &cachedClaim{key: key, options: claimOptions(nc, pool)}
+			cached = &cachedClaim{key: key, options: packing.ClaimOptions(pool.Options, nc)}
 			s.inFlight[nc.Name] = cached
 		}
 		out = append(out, packing.InFlight{Name: nc.Name, Pool: pool, Options: cached.options, Created: nc.CreationTimestamp.Time})
@@ -59,47 +57,4 @@ func (s *Source) InFlight(current []*packing.Pool) []packing.InFlight {
 		}
 	}
 	return out
-}
-
-// launchedLabels pin a launched claim to what it launched as.
-var launchedLabels = []string{"node.kubernetes.io/instance-type", "topology.kubernetes.io/zone", karpv1.CapacityTypeLabelKey}
-
-func claimOptions(nc *karpv1.NodeClaim, pool *packing.Pool) []*packing.PoolOption {
-	selector, err := requirementsSelector(nc.Spec.Requirements)
-	if err != nil {
-		return nil
-	}
-	var out []*packing.PoolOption
-	for _, o := range pool.Options {
-		if selector != nil && !selector.Match(o.Node) {
-			continue
-		}
-		match := true
-		for _, k := range launchedLabels {
-			if v, ok := nc.Labels[k]; ok && o.Node.Labels[k] != v {
-				match = false
-				break
-			}
-		}
-		if match {
-			out = append(out, o)
-		}
-	}
-	return out
-}
-
-// ClaimOptions are the options a NodeClaim may launch as now: its pool's
-// current options narrowed by the claim's requirements.
-func (s *Source) ClaimOptions(nc *karpv1.NodeClaim) ([]*packing.PoolOption, error) {
-	name := nc.Labels[karpv1.NodePoolLabelKey]
-	for _, p := range s.Pools() {
-		if p.Name != name {
-			continue
-		}
-		if p.Unavailable != "" {
-			return nil, fmt.Errorf("nodepool %q: %s", name, p.Unavailable)
-		}
-		return claimOptions(nc, p), nil
-	}
-	return nil, fmt.Errorf("nodepool %q not found", name)
 }

@@ -63,6 +63,9 @@ func (s *Source) evaluateOverlays(overlays []*v1alpha1.NodeOverlay, bases map[st
 		generation = s.overlays.generation + 1
 	}
 	s.overlays = &overlayState{key: key, result: nodeoverlay.Evaluate(overlays, pools), generation: generation}
+	if s.OverlayStore != nil {
+		s.OverlayStore.Set(s.overlays.result)
+	}
 	return s.overlays
 }
 

@@ -21,15 +21,17 @@ import (
 	karplisters "github.com/fleet-scheduler/fleet-scheduler/provision/client/listers/karpenter/v1"
 	alphalisters "github.com/fleet-scheduler/fleet-scheduler/provision/client/listers/karpenter/v1alpha1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/launchhealth"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/nodeoverlay"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
 )
 
 // Catalog answers, from memory and without calling the cloud, which launch
-// options a node class offers: every instance type in every zone and
-// capacity type, with the class's kubelet settings applied to allocatable.
+// options a node class can launch: every instance type in every zone (where
+// the class has a subnet) and capacity type, of the architectures it has
+// images for, with the class's kubelet settings applied to allocatable.
 // Generation changes whenever the answer may have changed.
 type Catalog interface {
-	Options(class *ec2v1.EC2NodeClass) ([]*packing.Option, error)
+	Launchable(class *ec2v1.EC2NodeClass) ([]*packing.Option, error)
 	Generation() uint64
 }
 
@@ -45,6 +47,9 @@ type Source struct {
 	// NodeOverlays change the options' prices and capacity; nil when the
 	// karpenter.sh/v1alpha1 API is not served.
 	NodeOverlays alphalisters.NodeOverlayLister
+	// OverlayStore receives each evaluation of the NodeOverlays, for the
+	// cloud provider to launch claims with; nil: none is published.
+	OverlayStore *nodeoverlay.Store
 
 	mu       sync.Mutex
 	pools    map[string]*cachedPool

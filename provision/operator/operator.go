@@ -33,6 +33,7 @@ import (
 	"github.com/fleet-scheduler/fleet-scheduler/provision/interruption"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/launchhealth"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/metrics"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/nodeoverlay"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodepool"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/pricing"
 )
@@ -146,6 +147,8 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Operator, error)
 		NodeClasses: o.Informers.EC2().V1().EC2NodeClasses().Lister(),
 		DaemonSets:  o.KubeInformers.Apps().V1().DaemonSets().Lister(),
 		Catalog:     o.Catalog,
+		// The cloud provider launches claims with the overlays' evaluation.
+		OverlayStore: &nodeoverlay.Store{},
 	}
 	o.Creator = &nodepool.Creator{Client: karp, NodePools: karpInformers.NodePools().Lister()}
 	metrics.RegisterNodePools(karpInformers.NodePools().Lister())
@@ -169,7 +172,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Operator, error)
 	o.Health = launchhealth.New(launchhealth.Options{PauseAfter: opts.PauseAfterUnregistered})
 	o.Cloud = &aws.Provider{
 		ClusterName: opts.ClusterName, Endpoint: opts.ClusterEndpoint, EC2: o.EC2, Catalog: o.Catalog,
-		Pools: o.Source, NodeClasses: o.Source.NodeClasses, Tokens: o.Tokens, Kube: kube,
+		NodePools: o.Source.NodePools, NodeClasses: o.Source.NodeClasses, Overlays: o.Source.OverlayStore, Tokens: o.Tokens, Kube: kube,
 		UnavailableTTL: interruption.DefaultUnavailableTTL, Health: o.Health,
 	}
 	o.broadcaster = events.NewBroadcaster(&events.EventSinkImpl{Interface: kube.EventsV1()})

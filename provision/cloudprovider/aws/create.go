@@ -42,7 +42,7 @@ func (p *Provider) Create(ctx context.Context, nc *karpv1.NodeClaim) (_ *karpv1.
 			return nil, &cloudprovider.NodeClassNotReadyError{Err: fmt.Errorf("the instance-type catalogue is not loaded: %w", err)}
 		}
 	}
-	options, err := p.Pools.ClaimOptions(nc)
+	options, err := p.claimOptions(nc, class)
 	if err != nil {
 		return nil, &cloudprovider.NodeClassNotReadyError{Err: err}
 	}

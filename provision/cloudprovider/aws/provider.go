@@ -15,10 +15,11 @@ import (
 	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/catalog"
 	ec2listers "github.com/fleet-scheduler/fleet-scheduler/provision/client/listers/ec2/v1"
+	karplisters "github.com/fleet-scheduler/fleet-scheduler/provision/client/listers/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/cloudprovider"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/ec2"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/launchhealth"
-	"github.com/fleet-scheduler/fleet-scheduler/provision/nodepool"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/nodeoverlay"
 )
 
 // Provider implements cloudprovider.CloudProvider on EC2.
@@ -28,10 +29,13 @@ type Provider struct {
 	Endpoint    string
 	EC2         *ec2.Provider
 	Catalog     *catalog.ClassOptions
-	Pools       *nodepool.Source
+	NodePools   karplisters.NodePoolLister
 	NodeClasses ec2listers.EC2NodeClassLister
 	Tokens      bootstrap.TokenSource
 	Kube        kubernetes.Interface
+	// Overlays is the NodeOverlays' latest evaluation, which
+	// nodepool.Source publishes; nil: no overlay applies.
+	Overlays *nodeoverlay.Store
 	// UnavailableTTL is how long an offering EC2 had no capacity for stays out of use.
 	UnavailableTTL time.Duration
 	// Health backs off the launches of NodePools whose launches fail for

@@ -44,8 +44,8 @@ func newBackoffHarness(t *testing.T) *backoffHarness {
 	op, proxy := e.StartOperatorBehindProxy(t, nct.OperatorOptions{Passive: true})
 	clk := clocktesting.NewFakeClock(time.Now())
 	health := launchhealth.New(launchhealth.Options{Clock: clk})
-	cloud := &aws.Provider{ClusterName: nct.ClusterName, EC2: op.EC2, Catalog: op.Catalog, Pools: op.Source,
-		NodeClasses: op.Source.NodeClasses, Tokens: op.Tokens, Kube: op.Kube, UnavailableTTL: 3 * time.Minute, Health: health}
+	cloud := &aws.Provider{ClusterName: nct.ClusterName, EC2: op.EC2, Catalog: op.Catalog, NodePools: op.Source.NodePools,
+		NodeClasses: op.Source.NodeClasses, Overlays: op.Source.OverlayStore, Tokens: op.Tokens, Kube: op.Kube, UnavailableTTL: 3 * time.Minute, Health: health}
 	karp, kube := op.Informers.Karpenter().V1(), op.KubeInformers.Core().V1()
 	return &backoffHarness{e: e, op: op, proxy: proxy, clk: clk,
 		lc: &lifecycle.Controller{Karpenter: op.Karpenter, Kube: op.Kube, NodeClaims: karp.NodeClaims().Lister(), Nodes: kube.Nodes().Lister(),

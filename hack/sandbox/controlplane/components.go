@@ -159,7 +159,7 @@ func WaitReady(ctx context.Context, cfg *rest.Config, p *proc.Process, timeout t
 	if err != nil {
 		return err
 	}
-	return waitFor(ctx, p, timeout, "ready", func(ctx context.Context) error {
+	return p.Await(ctx, timeout, "ready", func(ctx context.Context) error {
 		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
 		if err == nil && strings.TrimSpace(string(body)) != "ok" {
 			err = fmt.Errorf("readyz: %s", body)
@@ -173,7 +173,7 @@ func WaitReady(ctx context.Context, cfg *rest.Config, p *proc.Process, timeout t
 func WaitHealthz(ctx context.Context, port int, p *proc.Process, timeout time.Duration) error {
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	defer client.CloseIdleConnections()
-	return waitFor(ctx, p, timeout, "healthy", func(ctx context.Context) error {
+	return p.Await(ctx, timeout, "healthy", func(ctx context.Context) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d/healthz", port), nil)
 		resp, err := client.Do(req)
 		if err != nil {
@@ -185,28 +185,6 @@ func WaitHealthz(ctx context.Context, port int, p *proc.Process, timeout time.Du
 		}
 		return nil
 	})
-}
-
-// waitFor calls check every 200ms until it succeeds, p exits, or timeout
-// passes; then the error names p, what it did not become and the last
-// answer.
-func waitFor(ctx context.Context, p *proc.Process, timeout time.Duration, what string, check func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var last error
-	for {
-		if last = check(ctx); last == nil {
-			return nil
-		}
-		if exit := p.ExitError(); exit != nil {
-			return exit
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s not %s: %v", p.Name, what, last)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }
 
 // StartMoto starts moto_server on a loopback port this process binds and

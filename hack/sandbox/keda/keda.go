@@ -2,6 +2,7 @@ package keda
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -178,13 +179,7 @@ func Start(ctx context.Context, o Options) (_ *KEDA, err error) {
 
 // Processes are the running programs, for the sandbox to watch.
 func (k *KEDA) Processes() []*proc.Process {
-	var out []*proc.Process
-	for _, p := range []*proc.Process{k.Operator, k.MetricsServer} {
-		if p != nil {
-			out = append(out, p)
-		}
-	}
-	return out
+	return proc.Started(k.Operator, k.MetricsServer)
 }
 
 // Stop stops the metrics server, then the operator, and the token renewal.
@@ -192,10 +187,8 @@ func (k *KEDA) Stop() {
 	if k.stopRenew != nil {
 		k.stopRenew()
 	}
-	for _, p := range []*proc.Process{k.MetricsServer, k.Operator} {
-		if p != nil {
-			p.Stop(10 * time.Second)
-		}
+	for _, p := range proc.Started(k.MetricsServer, k.Operator) {
+		p.Stop(10 * time.Second)
 	}
 }
 
@@ -250,46 +243,27 @@ func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.It
 // waitHTTP polls url until it answers 200, p exits or timeout passes.
 func waitHTTP(ctx context.Context, p *proc.Process, url string, timeout time.Duration) error {
 	client := &http.Client{Timeout: 2 * time.Second}
-	return poll(ctx, p, timeout, func(ctx context.Context) (bool, string) {
+	return p.Await(ctx, timeout, "ready", func(ctx context.Context) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		resp, err := client.Do(req)
 		if err != nil {
-			return false, err.Error()
+			return err
 		}
 		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, resp.Status
+		if resp.StatusCode != http.StatusOK {
+			return errors.New(resp.Status)
+		}
+		return nil
 	})
 }
 
 // waitAvailable polls the APIService until it is Available.
 func waitAvailable(ctx context.Context, agg aggregator.Interface, p *proc.Process, timeout time.Duration) error {
-	return poll(ctx, p, timeout, func(ctx context.Context) (bool, string) {
+	return p.Await(ctx, timeout, "Available", func(ctx context.Context) error {
 		ok, why, err := available(ctx, agg)
-		if err != nil {
-			return false, err.Error()
+		if err == nil && !ok {
+			err = errors.New(why)
 		}
-		return ok, why
+		return err
 	})
-}
-
-// poll calls check every 250ms until it is true, p exits or timeout passes.
-func poll(ctx context.Context, p *proc.Process, timeout time.Duration, check func(context.Context) (bool, string)) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	last := ""
-	for {
-		ok, why := check(ctx)
-		if ok {
-			return nil
-		}
-		last = why
-		if err := p.ExitError(); err != nil {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s not ready after %s: %s", p.Name, timeout, last)
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
 }

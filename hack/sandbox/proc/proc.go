@@ -133,3 +133,36 @@ func (p *Process) ExitError() error {
 	}
 	return fmt.Errorf("%s: %w", p.Name, p.err)
 }
+
+// Await calls check every 200ms until it succeeds, p exits, or timeout
+// passes; then the error names p, what it did not become and check's last
+// answer.
+func (p *Process) Await(ctx context.Context, timeout time.Duration, what string, check func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last error
+	for {
+		if last = check(ctx); last == nil {
+			return nil
+		}
+		if exit := p.ExitError(); exit != nil {
+			return exit
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s not %s after %s: %v", p.Name, what, timeout, last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// Started are those of ps that were started (not nil).
+func Started(ps ...*Process) []*Process {
+	var out []*Process
+	for _, p := range ps {
+		if p != nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}

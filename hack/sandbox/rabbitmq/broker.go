@@ -198,13 +198,7 @@ func start(ctx context.Context, o Options, server, epmdPath string) (_ *Broker, 
 
 // Processes are the broker's processes, for the sandbox to watch.
 func (b *Broker) Processes() []*proc.Process {
-	var out []*proc.Process
-	for _, p := range []*proc.Process{b.Epmd, b.Server} {
-		if p != nil {
-			out = append(out, p)
-		}
-	}
-	return out
+	return proc.Started(b.Epmd, b.Server)
 }
 
 // Stop stops the broker (it flushes its queues within a few seconds), then

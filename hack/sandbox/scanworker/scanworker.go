@@ -176,42 +176,35 @@ func (w *Workers) consume(ctx context.Context, c *consumer) {
 // session is one connection's life: consume with prefetch 1, ack each
 // message after ProcessTime; when ctx ends the held message is requeued.
 func (w *Workers) session(ctx context.Context, pod string) error {
-	conn, err := rabbitmq.Dial(w.o.URL, w.o.Namespace+"/"+pod)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return err
-	}
-	if err := ch.Qos(1, 0, false); err != nil {
-		return err
-	}
-	deliveries, err := ch.ConsumeWithContext(ctx, w.o.Queue, pod, false, false, false, false, nil)
-	if err != nil {
-		return fmt.Errorf("consuming %s: %w", w.o.Queue, err)
-	}
-	for {
-		var d amqp.Delivery
-		var ok bool
-		select {
-		case <-ctx.Done():
-			return nil
-		case d, ok = <-deliveries:
-			if !ok {
-				return errors.New("the broker closed the channel")
-			}
-		}
-		select {
-		case <-ctx.Done():
-			_ = d.Nack(false, true)
-			return nil
-		case <-time.After(w.o.ProcessTime):
-		}
-		if err := d.Ack(false); err != nil {
+	return rabbitmq.WithChannel(w.o.URL, w.o.Namespace+"/"+pod, func(ch *amqp.Channel) error {
+		if err := ch.Qos(1, 0, false); err != nil {
 			return err
 		}
-		w.processed.Add(1)
-	}
+		deliveries, err := ch.ConsumeWithContext(ctx, w.o.Queue, pod, false, false, false, false, nil)
+		if err != nil {
+			return fmt.Errorf("consuming %s: %w", w.o.Queue, err)
+		}
+		for {
+			var d amqp.Delivery
+			var ok bool
+			select {
+			case <-ctx.Done():
+				return nil
+			case d, ok = <-deliveries:
+				if !ok {
+					return errors.New("the broker closed the channel")
+				}
+			}
+			select {
+			case <-ctx.Done():
+				_ = d.Nack(false, true)
+				return nil
+			case <-time.After(w.o.ProcessTime):
+			}
+			if err := d.Ack(false); err != nil {
+				return err
+			}
+			w.processed.Add(1)
+		}
+	})
 }

@@ -156,6 +156,26 @@ func (t Token) ID() string { id, _, _ := strings.Cut(t.Token, "."); return id }
 // signing cluster-info, in group system:bootstrappers:kubeadm:default-node-token),
 // written by kubeadm's own BootstrapTokenToSecret.
 func CreateToken(ctx context.Context, client kubernetes.Interface, ttl time.Duration) (Token, error) {
+	return createToken(ctx, client, func(bt *bootstraptokenv1.BootstrapToken) {
+		if ttl > 0 {
+			bt.TTL = &metav1.Duration{Duration: ttl}
+		}
+	})
+}
+
+// CreateExpiredToken writes the Secret of a bootstrap token that expired a
+// minute ago, as the runbook's `kubeadm token create` of yesterday leaves
+// it (kube-controller-manager's token cleaner deletes it soon after).
+func CreateExpiredToken(ctx context.Context, client kubernetes.Interface) (Token, error) {
+	return createToken(ctx, client, func(bt *bootstraptokenv1.BootstrapToken) {
+		expires := metav1.NewTime(time.Now().Add(-time.Minute).Truncate(time.Second))
+		bt.TTL, bt.Expires = nil, &expires
+	})
+}
+
+// createToken generates a token, gives it kubeadm's defaults as lifetime
+// changes them, and stores its Secret; the expiry returned is the Secret's.
+func createToken(ctx context.Context, client kubernetes.Interface, lifetime func(*bootstraptokenv1.BootstrapToken)) (Token, error) {
 	tokenString, err := bootstraputil.GenerateBootstrapToken()
 	if err != nil {
 		return Token{}, err
@@ -166,9 +186,7 @@ func CreateToken(ctx context.Context, client kubernetes.Interface, ttl time.Dura
 	}
 	bt := &bootstraptokenv1.BootstrapToken{Token: bts}
 	bootstraptokenv1.SetDefaults_BootstrapToken(bt)
-	if ttl > 0 {
-		bt.TTL = &metav1.Duration{Duration: ttl}
-	}
+	lifetime(bt)
 	secret := bootstraptokenv1.BootstrapTokenToSecret(bt)
 	if err := retry(ctx, func() error {
 		_, err := client.CoreV1().Secrets(metav1.NamespaceSystem).Create(ctx, secret, metav1.CreateOptions{})
@@ -178,32 +196,6 @@ func CreateToken(ctx context.Context, client kubernetes.Interface, ttl time.Dura
 	}
 	expires, _ := time.Parse(time.RFC3339, string(secret.Data[bootstrapapi.BootstrapTokenExpirationKey]))
 	return Token{Token: tokenString, Expires: expires}, nil
-}
-
-// CreateExpiredToken writes the Secret of a bootstrap token that expired a
-// minute ago, as the runbook's `kubeadm token create` of yesterday leaves
-// it (kube-controller-manager's token cleaner deletes it soon after).
-func CreateExpiredToken(ctx context.Context, client kubernetes.Interface) (Token, error) {
-	tokenString, err := bootstraputil.GenerateBootstrapToken()
-	if err != nil {
-		return Token{}, err
-	}
-	bts, err := bootstraptokenv1.NewBootstrapTokenString(tokenString)
-	if err != nil {
-		return Token{}, err
-	}
-	bt := &bootstraptokenv1.BootstrapToken{Token: bts}
-	bootstraptokenv1.SetDefaults_BootstrapToken(bt)
-	expires := metav1.NewTime(time.Now().Add(-time.Minute).Truncate(time.Second))
-	bt.TTL, bt.Expires = nil, &expires
-	secret := bootstraptokenv1.BootstrapTokenToSecret(bt)
-	if err := retry(ctx, func() error {
-		_, err := client.CoreV1().Secrets(metav1.NamespaceSystem).Create(ctx, secret, metav1.CreateOptions{})
-		return err
-	}); err != nil {
-		return Token{}, fmt.Errorf("creating bootstrap token secret %s: %w", secret.Name, err)
-	}
-	return Token{Token: tokenString, Expires: expires.Time}, nil
 }
 
 // WaitForSignature waits until the bootstrap signer (kube-controller-manager)

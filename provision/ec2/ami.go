@@ -36,13 +36,11 @@ func (r *Resolver) AMIs(ctx context.Context, terms []AMISelectorTerm) ([]AMI, er
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		n := 0
 		if input != nil {
 			err := eachPage(ctx, awsec2.NewDescribeImagesPaginator(r.ec2, input), func(page *awsec2.DescribeImagesOutput) {
 				for _, img := range page.Images {
 					if ami, ok := toAMI(img); ok {
-						n++
-						found.seen[ami.ID] = ami
+						found.add(ami.ID, ami)
 					}
 				}
 			})
@@ -50,7 +48,7 @@ func (r *Resolver) AMIs(ctx context.Context, terms []AMISelectorTerm) ([]AMI, er
 				return nil, fmt.Errorf("%s: describing images: %w", name, err)
 			}
 		}
-		found.term(name+note, n)
+		found.term(name + note)
 	}
 	return found.sorted(ctx, func(a, b AMI) bool {
 		if a.Architecture != b.Architecture {

@@ -60,20 +60,18 @@ func (r *Resolver) Subnets(ctx context.Context, terms []SubnetSelectorTerm) ([]S
 		if term.ID != "" {
 			filters = append(filters, filter("subnet-id", term.ID))
 		}
-		n := 0
 		err := eachPage(ctx, awsec2.NewDescribeSubnetsPaginator(r.ec2, &awsec2.DescribeSubnetsInput{Filters: filters}),
 			func(page *awsec2.DescribeSubnetsOutput) {
 				for _, s := range page.Subnets {
-					n++
 					id := aws.ToString(s.SubnetId)
-					found.seen[id] = Subnet{ID: id, Zone: aws.ToString(s.AvailabilityZone), ZoneID: aws.ToString(s.AvailabilityZoneId),
-						AvailableIPs: aws.ToInt32(s.AvailableIpAddressCount)}
+					found.add(id, Subnet{ID: id, Zone: aws.ToString(s.AvailabilityZone), ZoneID: aws.ToString(s.AvailabilityZoneId),
+						AvailableIPs: aws.ToInt32(s.AvailableIpAddressCount)})
 				}
 			})
 		if err != nil {
 			return nil, fmt.Errorf("%s: describing subnets: %w", name, err)
 		}
-		found.term(name, n)
+		found.term(name)
 	}
 	return found.sorted(ctx, func(a, b Subnet) bool {
 		if a.Zone != b.Zone {
@@ -107,19 +105,17 @@ func (r *Resolver) SecurityGroups(ctx context.Context, terms []SecurityGroupSele
 		if term.Name != "" {
 			filters = append(filters, filter("group-name", term.Name))
 		}
-		n := 0
 		err := eachPage(ctx, awsec2.NewDescribeSecurityGroupsPaginator(r.ec2, &awsec2.DescribeSecurityGroupsInput{Filters: filters}),
 			func(page *awsec2.DescribeSecurityGroupsOutput) {
 				for _, g := range page.SecurityGroups {
-					n++
 					id := aws.ToString(g.GroupId)
-					found.seen[id] = SecurityGroup{ID: id, Name: aws.ToString(g.GroupName)}
+					found.add(id, SecurityGroup{ID: id, Name: aws.ToString(g.GroupName)})
 				}
 			})
 		if err != nil {
 			return nil, fmt.Errorf("%s: describing security groups: %w", name, err)
 		}
-		found.term(name, n)
+		found.term(name)
 	}
 	return found.sorted(ctx, func(a, b SecurityGroup) bool { return a.ID < b.ID })
 }
@@ -193,17 +189,27 @@ type matches[T any] struct {
 	kind      string
 	seen      map[string]T
 	unmatched []string
+	// added counts what the current term matched.
+	added int
 }
 
 func newMatches[T any](kind string) *matches[T] {
 	return &matches[T]{kind: kind, seen: map[string]T{}}
 }
 
-// term records that the term called name matched n resources.
-func (m *matches[T]) term(name string, n int) {
-	if n == 0 {
+// add records a resource the current term matched.
+func (m *matches[T]) add(id string, v T) {
+	m.seen[id] = v
+	m.added++
+}
+
+// term ends the current term, called name: one that matched nothing is
+// remembered for the error and the log.
+func (m *matches[T]) term(name string) {
+	if m.added == 0 {
 		m.unmatched = append(m.unmatched, name)
 	}
+	m.added = 0
 }
 
 // sorted returns the matches in order, or an error naming every term when

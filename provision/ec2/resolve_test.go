@@ -97,14 +97,8 @@ func TestResolveSubnets(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := r.Subnets(context.Background(), tc.terms)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tc.wantErr)
-				}
+			if !resolved(t, err, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			var ids []string
 			for _, s := range got {
@@ -139,14 +133,8 @@ func TestResolveSecurityGroups(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := r.SecurityGroups(context.Background(), tc.terms)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tc.wantErr)
-				}
+			if !resolved(t, err, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if len(got) != 1 || got[0].ID != tc.want || got[0].Name != "nodes-"+w.cluster {
 				t.Fatalf("groups = %+v, want %s", got, tc.want)
@@ -194,14 +182,8 @@ func TestResolveAMIs(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := tc.r.AMIs(context.Background(), tc.terms)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tc.wantErr)
-				}
+			if !resolved(t, err, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			newest := NewestPerArch(got)
 			if len(newest) != len(tc.want) {
@@ -233,4 +215,20 @@ func TestEKSAliasParameter(t *testing.T) {
 	if _, err := EKSAliasParameter("windows2022", "latest", "x86_64", "1.33"); err == nil {
 		t.Error("unsupported family accepted")
 	}
+}
+
+// resolved checks a resolution's error against wantErr, a part of the
+// error wanted ("" for none), and says whether there is a result to check.
+func resolved(t *testing.T, err error, wantErr string) bool {
+	t.Helper()
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("err = %v, want %q", err, wantErr)
+		}
+		return false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return true
 }

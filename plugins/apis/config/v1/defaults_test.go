@@ -23,6 +23,16 @@ func TestSetDefaultsProvisionerArgs(t *testing.T) {
 		AWSCallTimeouts:          AWSCallTimeouts{Default: dur(15 * time.Second)},
 		UnregisteredNodesToPause: ptr.To[int32](3),
 	}
+	allSet := ProvisionerArgs{
+		Bootstrap:                BootstrapArgs{TokenTTL: dur(time.Hour)},
+		BatchIdleDuration:        dur(2 * time.Second),
+		BatchMaxDuration:         dur(time.Minute),
+		RegistrationTTL:          dur(0),
+		VMMemoryOverheadPercent:  ptr.To(0.0),
+		DisruptionInterval:       dur(time.Minute),
+		AWSCallTimeouts:          AWSCallTimeouts{Default: dur(time.Minute), PerCall: map[string]metav1.Duration{"CreateFleet": {Duration: 2 * time.Minute}}},
+		UnregisteredNodesToPause: ptr.To[int32](1),
+	}
 	tests := []struct {
 		name string
 		in   ProvisionerArgs
@@ -41,29 +51,8 @@ func TestSetDefaultsProvisionerArgs(t *testing.T) {
 				return w
 			}(),
 		},
-		{
-			name: "set values win, explicit zeros included",
-			in: ProvisionerArgs{
-				Bootstrap:                BootstrapArgs{TokenTTL: dur(time.Hour)},
-				BatchIdleDuration:        dur(2 * time.Second),
-				BatchMaxDuration:         dur(time.Minute),
-				RegistrationTTL:          dur(0),
-				VMMemoryOverheadPercent:  ptr.To(0.0),
-				DisruptionInterval:       dur(time.Minute),
-				AWSCallTimeouts:          AWSCallTimeouts{Default: dur(time.Minute), PerCall: map[string]metav1.Duration{"CreateFleet": {Duration: 2 * time.Minute}}},
-				UnregisteredNodesToPause: ptr.To[int32](1),
-			},
-			want: ProvisionerArgs{
-				Bootstrap:                BootstrapArgs{TokenTTL: dur(time.Hour)},
-				BatchIdleDuration:        dur(2 * time.Second),
-				BatchMaxDuration:         dur(time.Minute),
-				RegistrationTTL:          dur(0),
-				VMMemoryOverheadPercent:  ptr.To(0.0),
-				DisruptionInterval:       dur(time.Minute),
-				AWSCallTimeouts:          AWSCallTimeouts{Default: dur(time.Minute), PerCall: map[string]metav1.Duration{"CreateFleet": {Duration: 2 * time.Minute}}},
-				UnregisteredNodesToPause: ptr.To[int32](1),
-			},
-		},
+		// Defaulting works on a copy, so in and want may share one value.
+		{name: "set values win, explicit zeros included", in: allSet, want: allSet},
 	}
 	// Default through a scheme, as kube-scheduler does, to cover registration too.
 	scheme := runtime.NewScheme()

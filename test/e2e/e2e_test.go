@@ -22,7 +22,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -33,6 +32,7 @@ import (
 	"github.com/fleet-scheduler/fleet-scheduler/hack/sandbox/seed"
 	"github.com/fleet-scheduler/fleet-scheduler/hack/sandbox/world"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap"
+	"github.com/fleet-scheduler/fleet-scheduler/test/sandboxtest"
 )
 
 func testContext(t *testing.T, d time.Duration) context.Context {
@@ -390,11 +390,7 @@ func waitMachine(ctx context.Context, t *testing.T, id string, done func(nodesim
 
 func waitFor(ctx context.Context, t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	if err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
-		return cond(), nil
-	}); err != nil {
-		t.Fatalf("%s: not within %s", what, timeout)
-	}
+	sandboxtest.WaitFor(ctx, t, what, 250*time.Millisecond, timeout, cond)
 }
 
 func ssmValue(ctx context.Context, t *testing.T, name string, typ ssmtypes.ParameterType) string {

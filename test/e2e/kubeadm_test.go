@@ -35,20 +35,13 @@ func TestKubeadmControllers(t *testing.T) {
 	if controlplane.Controllers != "*,bootstrapsigner,tokencleaner" {
 		t.Errorf("controller manager runs %q, not kubeadm's *,bootstrapsigner,tokencleaner", controlplane.Controllers)
 	}
-	pause := func(name string) corev1.Container {
-		return corev1.Container{Name: name, Image: "registry.k8s.io/pause:3.10", Resources: corev1.ResourceRequirements{
-			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")}}}
-	}
+	pause := func(name string) corev1.Container { return pauseContainer(name, "10m", "16Mi") }
 
 	t.Run("a DaemonSet runs a pod on every node", func(t *testing.T) {
-		labels := map[string]string{"app": "node-agent"}
-		ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "node-agent", Namespace: ns}, Spec: appsv1.DaemonSetSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{
-				Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
-				Containers:  []corev1.Container{pause("agent")},
-			}},
-		}}
+		ds := daemonSet(ns, "node-agent", corev1.PodSpec{
+			Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+			Containers:  []corev1.Container{pause("agent")},
+		})
 		if _, err := c.AppsV1().DaemonSets(ns).Create(ctx, ds, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}

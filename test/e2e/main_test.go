@@ -16,17 +16,6 @@ import (
 // sandbox is the world every test runs against.
 var sandbox *world.World
 
-// e2eBootDelay is the instances' boot delay here: shorter than the
-// sandbox's 5s default to keep the suite quick.
-const e2eBootDelay = time.Second
-
 func TestMain(m *testing.M) {
-	sandboxtest.Main(m, "e2e", 15*time.Minute, world.Options{
-		BuildScheduler:    true,
-		BootDelay:         e2eBootDelay,
-		DiscoveryTimeout:  10 * time.Second,
-		WaitForScanWorker: true,
-		LogFile:           true,
-		LogVerbosity:      2,
-	}, &sandbox)
+	sandboxtest.Main(m, "e2e", 15*time.Minute, sandboxtest.Options(), &sandbox)
 }

@@ -5,10 +5,8 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -31,20 +29,7 @@ func TestDaemonSetOverheadOnNewNode(t *testing.T) {
 	taint := corev1.Taint{Key: "e2e/daemons", Value: "true", Effect: corev1.TaintEffectNoSchedule}
 	toleration := corev1.Toleration{Key: taint.Key, Operator: corev1.TolerationOpExists}
 
-	np := &karpv1.NodePool{ObjectMeta: metav1.ObjectMeta{Name: pool}, Spec: karpv1.NodePoolSpec{
-		Template: karpv1.NodeClaimTemplate{
-			ObjectMeta: karpv1.ObjectMeta{Labels: selector},
-			Spec: karpv1.NodeClaimTemplateSpec{
-				Requirements: []karpv1.NodeSelectorRequirementWithMinValues{
-					{Key: corev1.LabelInstanceTypeStable, Operator: corev1.NodeSelectorOpIn, Values: []string{"c5.large", "c5.xlarge"}},
-					{Key: karpv1.CapacityTypeLabelKey, Operator: corev1.NodeSelectorOpIn, Values: []string{karpv1.CapacityTypeOnDemand}},
-				},
-				Taints:       []corev1.Taint{taint},
-				NodeClassRef: &karpv1.NodeClassReference{Group: "karpenter.k8s.aws", Kind: "EC2NodeClass", Name: "default"},
-			},
-		},
-		Disruption: karpv1.Disruption{ConsolidationPolicy: karpv1.ConsolidationPolicyWhenEmptyOrUnderutilized, ConsolidateAfter: karpv1.NewNillableDuration(30 * time.Second)},
-	}}
+	np := nodePool(pool, selector, []string{"c5.large", "c5.xlarge"}, taint)
 	if _, err := karp.KarpenterV1().NodePools().Create(ctx, np, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -56,17 +41,10 @@ func TestDaemonSetOverheadOnNewNode(t *testing.T) {
 		removePool(t, karp, pool)
 	})
 
-	requests := func(cpu string) corev1.ResourceRequirements {
-		return corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse("64Mi")}}
-	}
-	agent := map[string]string{"app": "agent"}
-	ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "agent", Namespace: ns}, Spec: appsv1.DaemonSetSpec{
-		Selector: &metav1.LabelSelector{MatchLabels: agent},
-		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: agent}, Spec: corev1.PodSpec{
-			NodeSelector: selector, Tolerations: []corev1.Toleration{toleration}, TerminationGracePeriodSeconds: ptr.To[int64](1),
-			Containers: []corev1.Container{{Name: "agent", Image: "registry.k8s.io/pause:3.10", Resources: requests("1")}},
-		}},
-	}}
+	ds := daemonSet(ns, "agent", corev1.PodSpec{
+		NodeSelector: selector, Tolerations: []corev1.Toleration{toleration}, TerminationGracePeriodSeconds: ptr.To[int64](1),
+		Containers: []corev1.Container{pauseContainer("agent", "1", "64Mi")},
+	})
 	if _, err := c.AppsV1().DaemonSets(ns).Create(ctx, ds, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -78,14 +56,10 @@ func TestDaemonSetOverheadOnNewNode(t *testing.T) {
 		return err == nil && got.Status.ObservedGeneration >= 1
 	})
 	time.Sleep(time.Second)
-	work := map[string]string{"app": "work"}
-	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "work", Namespace: ns}, Spec: appsv1.DeploymentSpec{
-		Replicas: ptr.To[int32](1), Selector: &metav1.LabelSelector{MatchLabels: work},
-		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: work}, Spec: corev1.PodSpec{
-			NodeSelector: selector, Tolerations: []corev1.Toleration{toleration}, TerminationGracePeriodSeconds: ptr.To[int64](1),
-			Containers: []corev1.Container{{Name: "work", Image: "registry.k8s.io/pause:3.10", Resources: requests("1500m")}},
-		}},
-	}}
+	dep := deployment(ns, "work", 1, corev1.PodSpec{
+		NodeSelector: selector, Tolerations: []corev1.Toleration{toleration},
+		Containers: []corev1.Container{pauseContainer("work", "1500m", "64Mi")},
+	})
 	if _, err := c.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

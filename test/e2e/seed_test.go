@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -19,6 +18,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/fleet-scheduler/fleet-scheduler/hack/sandbox/seed"
+	"github.com/fleet-scheduler/fleet-scheduler/test/sandboxtest"
 )
 
 // The seed's tests run last: they change the world. Each is one function;
@@ -222,23 +222,10 @@ func scale(ctx context.Context, t *testing.T, replicas int32) {
 func runningInstancesByClaim(ctx context.Context, t *testing.T) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
-	pages := ec2.NewDescribeInstancesPaginator(sandbox.EC2, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{
-		{Name: aws.String("instance-state-name"), Values: []string{"running"}},
-		{Name: aws.String("tag-key"), Values: []string{"karpenter.sh/nodeclaim"}},
-	}})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range page.Reservations {
-			for _, i := range r.Instances {
-				for _, tag := range i.Tags {
-					if aws.ToString(tag.Key) == "karpenter.sh/nodeclaim" {
-						out[aws.ToString(tag.Value)] = append(out[aws.ToString(tag.Value)], aws.ToString(i.InstanceId))
-					}
-				}
-			}
+	running := ec2types.Filter{Name: aws.String("instance-state-name"), Values: []string{"running"}}
+	for claim, instances := range sandboxtest.InstancesByClaim(ctx, t, sandbox.EC2, running) {
+		for _, i := range instances {
+			out[claim] = append(out[claim], aws.ToString(i.InstanceId))
 		}
 	}
 	return out

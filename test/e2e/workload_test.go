@@ -1,17 +1,13 @@
 package e2e
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned"
@@ -32,30 +28,12 @@ func TestShrunkWorkloadMovesToACheaperNode(t *testing.T) {
 	c := sandbox.Client
 	karp := versioned.NewForConfigOrDie(sandbox.Admin)
 	const ns, app = "scan", "shrinking"
-	labels := map[string]string{"app": app}
-	dep := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: app, Namespace: ns},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](1),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{
-					// On-demand: moto prices every spot offering alike, so a
-					// spot node would have nothing cheaper to move to.
-					NodeSelector:                  map[string]string{"managed-by": "karpenter", karpv1.CapacityTypeLabelKey: karpv1.CapacityTypeOnDemand},
-					TerminationGracePeriodSeconds: ptr.To[int64](1),
-					Containers: []corev1.Container{{Name: "work", Image: "registry.k8s.io/pause:3.10", Resources: corev1.ResourceRequirements{
-						Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2500m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
-					}}},
-				},
-			},
-		},
-	}
-	if _, err := c.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.AppsV1().Deployments(ns).Delete(context.Background(), app, metav1.DeleteOptions{}) })
+	createDeployment(ctx, t, deployment(ns, app, 1, corev1.PodSpec{
+		// On-demand: moto prices every spot offering alike, so a spot node
+		// would have nothing cheaper to move to.
+		NodeSelector: map[string]string{"managed-by": "karpenter", karpv1.CapacityTypeLabelKey: karpv1.CapacityTypeOnDemand},
+		Containers:   []corev1.Container{pauseContainer("work", "2500m", "256Mi")},
+	}))
 
 	runningOn := func() string {
 		pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + app})

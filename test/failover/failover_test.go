@@ -21,6 +21,7 @@ import (
 	"github.com/fleet-scheduler/fleet-scheduler/hack/sandbox/world"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned"
+	"github.com/fleet-scheduler/fleet-scheduler/test/sandboxtest"
 )
 
 const (
@@ -471,13 +472,8 @@ func takenOver(ctx context.Context, lease, old string, killed time.Time) time.Du
 	return max(l.Spec.AcquireTime.Sub(killed), time.Millisecond)
 }
 
+// waitFor checks often: the kill must land at the moment it waits for.
 func waitFor(ctx context.Context, t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			t.Fatalf("%s: not within %s", what, timeout)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	sandboxtest.WaitFor(ctx, t, what, 100*time.Millisecond, timeout, cond)
 }

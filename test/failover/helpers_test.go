@@ -14,6 +14,7 @@ import (
 	"github.com/fleet-scheduler/fleet-scheduler/hack/sandbox/join"
 	"github.com/fleet-scheduler/fleet-scheduler/hack/sandbox/world"
 	fleetec2 "github.com/fleet-scheduler/fleet-scheduler/provision/ec2"
+	"github.com/fleet-scheduler/fleet-scheduler/test/sandboxtest"
 )
 
 type instance struct{ id, state string }
@@ -23,23 +24,10 @@ type instance struct{ id, state string }
 func instancesByClaim(ctx context.Context, t *testing.T) map[string][]instance {
 	t.Helper()
 	out := map[string][]instance{}
-	pages := ec2.NewDescribeInstancesPaginator(sandbox.EC2, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{
-		{Name: aws.String("tag:" + fleetec2.ClusterTagKey(world.ClusterName)), Values: []string{"owned"}},
-	}})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range page.Reservations {
-			for _, i := range r.Instances {
-				for _, tag := range i.Tags {
-					if aws.ToString(tag.Key) == fleetec2.TagNodeClaim {
-						claim := aws.ToString(tag.Value)
-						out[claim] = append(out[claim], instance{id: aws.ToString(i.InstanceId), state: string(i.State.Name)})
-					}
-				}
-			}
+	owned := ec2types.Filter{Name: aws.String("tag:" + fleetec2.ClusterTagKey(world.ClusterName)), Values: []string{"owned"}}
+	for claim, instances := range sandboxtest.InstancesByClaim(ctx, t, sandbox.EC2, owned) {
+		for _, i := range instances {
+			out[claim] = append(out[claim], instance{id: aws.ToString(i.InstanceId), state: string(i.State.Name)})
 		}
 	}
 	return out

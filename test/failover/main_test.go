@@ -18,16 +18,10 @@ import (
 var sandbox *world.World
 
 func TestMain(m *testing.M) {
-	sandboxtest.Main(m, "failover", 15*time.Minute, world.Options{
-		BuildScheduler:    true,
-		BootDelay:         time.Second,
-		DiscoveryTimeout:  10 * time.Second,
-		WaitForScanWorker: true,
-		LogFile:           true,
-		LogVerbosity:      2,
-		Schedulers:        2,
-		// Every API request in the schedulers' logs: no token may be there.
-		SchedulerVerbosity: 6,
-		MintedTokens:       true,
-	}, &sandbox)
+	opts := sandboxtest.Options()
+	opts.Schedulers = 2
+	// Every API request in the schedulers' logs: no token may be there.
+	opts.SchedulerVerbosity = 6
+	opts.MintedTokens = true
+	sandboxtest.Main(m, "failover", 15*time.Minute, opts, &sandbox)
 }

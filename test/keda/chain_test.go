@@ -16,6 +16,7 @@ import (
 	"github.com/fleet-scheduler/fleet-scheduler/hack/sandbox/rabbitmq"
 	"github.com/fleet-scheduler/fleet-scheduler/hack/sandbox/seed"
 	"github.com/fleet-scheduler/fleet-scheduler/hack/sandbox/world"
+	"github.com/fleet-scheduler/fleet-scheduler/test/sandboxtest"
 )
 
 var nodeClaims = schema.GroupVersionResource{Group: "karpenter.sh", Version: "v1", Resource: "nodeclaims"}
@@ -199,13 +200,9 @@ func managed(ctx context.Context, t *testing.T, name string) bool {
 	return node == name && world.Schedulable(n)
 }
 
+// waitFor checks every second: a check asks the API server and the broker
+// several things, over minutes.
 func waitFor(ctx context.Context, t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(time.Second)
-	}
+	sandboxtest.WaitFor(ctx, t, what, time.Second, timeout, cond)
 }

@@ -49,13 +49,7 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	}
 	// The first run on a machine builds KEDA (10-20 minutes on 2 cores).
-	sandboxtest.Main(m, "keda", 30*time.Minute, world.Options{
-		BuildScheduler:    true,
-		BootDelay:         time.Second,
-		DiscoveryTimeout:  10 * time.Second,
-		WaitForScanWorker: true,
-		KEDA:              true,
-		LogFile:           true,
-		LogVerbosity:      2,
-	}, &sandbox)
+	opts := sandboxtest.Options()
+	opts.KEDA = true
+	sandboxtest.Main(m, "keda", 30*time.Minute, opts, &sandbox)
 }

@@ -1,6 +1,6 @@
 // Package sandboxtest runs a test binary's tests against one sandbox
 // (hack/sandbox/world): the TestMain of test/e2e, test/failover and
-// test/keda.
+// test/keda, the options they start it with, and what their tests ask of it.
 package sandboxtest
 
 import (

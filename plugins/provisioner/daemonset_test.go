@@ -17,8 +17,8 @@ import (
 // DaemonSet controller and node; here the decision alone is looked at.)
 func TestDaemonSetOverhead(t *testing.T) {
 	s := startStack(t)
-	t.Run("a daemon on every option of the pool", s.testDaemonEverywhere)
-	t.Run("a daemon on one instance type counts on that type only", s.testDaemonOnSomeOptions)
+	s.run(t, "a daemon on every option of the pool", s.testDaemonEverywhere)
+	s.run(t, "a daemon on one instance type counts on that type only", s.testDaemonOnSomeOptions)
 }
 
 // daemonSet makes a 1 cpu DaemonSet for the pool labelled pool=<name>,
@@ -82,7 +82,6 @@ func (s *stack) daemonPod(name, pool string) {
 }
 
 func (s *stack) testDaemonEverywhere(t *testing.T) {
-	s.t = t
 	s.daemonPool("everywhere")
 	s.daemonSet("agent", "everywhere")
 	s.daemonPod("with-agent", "everywhere")
@@ -97,7 +96,6 @@ func (s *stack) testDaemonEverywhere(t *testing.T) {
 }
 
 func (s *stack) testDaemonOnSomeOptions(t *testing.T) {
-	s.t = t
 	// On c5.xlarge only: c5.large keeps its room, so it is chosen.
 	s.daemonPool("xlarge-only")
 	s.daemonSet("xlarge-agent", "xlarge-only", "c5.xlarge")

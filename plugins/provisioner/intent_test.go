@@ -21,18 +21,17 @@ import (
 // of its own, told apart by a template label its pods select.
 func TestIntent(t *testing.T) {
 	s := startStack(t)
-	t.Run("zone spread over three zones with no node in two of them", s.testZoneSpread)
-	t.Run("minDomains holds pods back when the pools offer fewer zones", s.testMinDomains)
-	t.Run("zone pod affinity keeps a group in one zone", s.testZoneAffinity)
-	t.Run("preferred node affinity is met, and relaxed when the pool cannot", s.testPreferredNodeAffinity)
-	t.Run("volumes: a bound zonal PV, WaitForFirstConsumer topologies, an unbound Immediate claim", s.testVolumes)
-	t.Run("the next pool by weight takes pods when the heaviest reaches its limits", s.testPoolFallback)
+	s.run(t, "zone spread over three zones with no node in two of them", s.testZoneSpread)
+	s.run(t, "minDomains holds pods back when the pools offer fewer zones", s.testMinDomains)
+	s.run(t, "zone pod affinity keeps a group in one zone", s.testZoneAffinity)
+	s.run(t, "preferred node affinity is met, and relaxed when the pool cannot", s.testPreferredNodeAffinity)
+	s.run(t, "volumes: a bound zonal PV, WaitForFirstConsumer topologies, an unbound Immediate claim", s.testVolumes)
+	s.run(t, "the next pool by weight takes pods when the heaviest reaches its limits", s.testPoolFallback)
 }
 
 const zoneA, zoneB, zoneC = "us-east-1a", "us-east-1b", "us-east-1c"
 
 func (s *stack) testZoneSpread(t *testing.T) {
-	s.t = t
 	s.createPool(poolSpec{name: "spread", labels: map[string]string{"tier": "spread"}, requirements: []karpv1.NodeSelectorRequirementWithMinValues{
 		req(v1.LabelInstanceTypeStable, v1.NodeSelectorOpIn, "m5.large"),
 	}})
@@ -56,7 +55,6 @@ func (s *stack) testZoneSpread(t *testing.T) {
 }
 
 func (s *stack) testMinDomains(t *testing.T) {
-	s.t = t
 	s.createPool(poolSpec{name: "twozones", labels: map[string]string{"tier": "twozones"}, requirements: []karpv1.NodeSelectorRequirementWithMinValues{
 		req(v1.LabelInstanceTypeStable, v1.NodeSelectorOpIn, "m5.large"),
 		req(v1.LabelTopologyZone, v1.NodeSelectorOpIn, zoneA, zoneB),
@@ -85,7 +83,6 @@ func (s *stack) testMinDomains(t *testing.T) {
 }
 
 func (s *stack) testZoneAffinity(t *testing.T) {
-	s.t = t
 	s.createPool(poolSpec{name: "affine", labels: map[string]string{"tier": "affine"}, requirements: []karpv1.NodeSelectorRequirementWithMinValues{
 		req(v1.LabelInstanceTypeStable, v1.NodeSelectorOpIn, "m5.large"),
 	}})
@@ -108,7 +105,6 @@ func (s *stack) testZoneAffinity(t *testing.T) {
 }
 
 func (s *stack) testPreferredNodeAffinity(t *testing.T) {
-	s.t = t
 	category := "karpenter.k8s.aws/instance-category"
 	s.createPool(poolSpec{name: "prefer", labels: map[string]string{"tier": "prefer"}, requirements: []karpv1.NodeSelectorRequirementWithMinValues{
 		req(category, v1.NodeSelectorOpIn, "m", "r"),
@@ -137,7 +133,6 @@ func (s *stack) testPreferredNodeAffinity(t *testing.T) {
 }
 
 func (s *stack) testVolumes(t *testing.T) {
-	s.t = t
 	s.createPool(poolSpec{name: "volumes", labels: map[string]string{"tier": "volumes"}, requirements: []karpv1.NodeSelectorRequirementWithMinValues{
 		req(v1.LabelInstanceTypeStable, v1.NodeSelectorOpIn, "m5.large"),
 	}})
@@ -169,7 +164,6 @@ func (s *stack) testVolumes(t *testing.T) {
 }
 
 func (s *stack) testPoolFallback(t *testing.T) {
-	s.t = t
 	m5large := req(v1.LabelInstanceTypeStable, v1.NodeSelectorOpIn, "m5.large")
 	s.createPool(poolSpec{name: "first", weight: 90, labels: map[string]string{"tier": "fallback"},
 		requirements: []karpv1.NodeSelectorRequirementWithMinValues{m5large}, limits: v1.ResourceList{v1.ResourceCPU: resource.MustParse("2")}})

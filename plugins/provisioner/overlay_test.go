@@ -21,13 +21,12 @@ import (
 // Provisioner (the decision).
 func TestNodeOverlay(t *testing.T) {
 	s := startStack(t)
-	t.Run("a price overlay makes the decision choose another instance type", s.testOverlayPrice)
-	t.Run("overlays of one weight setting one price conflict", s.testOverlayConflict)
-	t.Run("the CRD refuses what Karpenter's refuses", s.testOverlayAdmission)
+	s.run(t, "a price overlay makes the decision choose another instance type", s.testOverlayPrice)
+	s.run(t, "overlays of one weight setting one price conflict", s.testOverlayConflict)
+	s.run(t, "the CRD refuses what Karpenter's refuses", s.testOverlayAdmission)
 }
 
 func (s *stack) testOverlayPrice(t *testing.T) {
-	s.t = t
 	// On demand, c5.large ($0.085/h) and m5.large ($0.096/h) both hold a
 	// 1 cpu pod; by the catalogue's prices c5.large is chosen.
 	s.createPool(poolSpec{name: "priced", labels: map[string]string{"overlay-test": "price"}, requirements: []karpv1.NodeSelectorRequirementWithMinValues{
@@ -83,7 +82,6 @@ func (s *stack) testOverlayPrice(t *testing.T) {
 }
 
 func (s *stack) testOverlayConflict(t *testing.T) {
-	s.t = t
 	for _, name := range []string{"plan-a", "plan-b"} {
 		s.createOverlay(&v1alpha1.NodeOverlay{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.NodeOverlaySpec{
 			Requirements:    []v1alpha1.NodeSelectorRequirement{{Key: v1.LabelInstanceTypeStable, Operator: v1.NodeSelectorOpIn, Values: []string{"c5.large"}}},
@@ -113,7 +111,6 @@ func (s *stack) testOverlayConflict(t *testing.T) {
 }
 
 func (s *stack) testOverlayAdmission(t *testing.T) {
-	s.t = t
 	everyType := []v1alpha1.NodeSelectorRequirement{{Key: v1.LabelInstanceTypeStable, Operator: v1.NodeSelectorOpExists}}
 	for _, tc := range []struct {
 		name string

@@ -25,12 +25,11 @@ import (
 // by a template label the scenario's pods select.
 func TestProvisioner(t *testing.T) {
 	s := startStack(t)
-	t.Run("pack pods onto one claim, launch it, nominate to it in flight", s.testPackAndLaunch)
-	t.Run("taints, weights, limits and a pod no pool admits", s.testPoolConstraints)
+	s.run(t, "pack pods onto one claim, launch it, nominate to it in flight", s.testPackAndLaunch)
+	s.run(t, "taints, weights, limits and a pod no pool admits", s.testPoolConstraints)
 }
 
 func (s *stack) testPackAndLaunch(t *testing.T) {
-	s.t = t
 	s.createPool(poolSpec{name: "general", labels: map[string]string{"managed-by": "karpenter", "tier": "general"}, requirements: []karpv1.NodeSelectorRequirementWithMinValues{
 		req(v1.LabelInstanceTypeStable, v1.NodeSelectorOpIn, "m5.large", "m5.xlarge", "m5.2xlarge"),
 	}})
@@ -126,7 +125,6 @@ func (s *stack) checkInstance(t *testing.T, claim string) {
 }
 
 func (s *stack) testPoolConstraints(t *testing.T) {
-	s.t = t
 	m5large := req(v1.LabelInstanceTypeStable, v1.NodeSelectorOpIn, "m5.large")
 	s.createPool(poolSpec{name: "tainted", labels: map[string]string{"tier": "batch"}, requirements: []karpv1.NodeSelectorRequirementWithMinValues{m5large},
 		taints: []v1.Taint{{Key: "dedicated", Value: "batch", Effect: v1.TaintEffectNoSchedule}}})
@@ -156,14 +154,7 @@ func (s *stack) testPoolConstraints(t *testing.T) {
 
 	// Limits: one t3.large (2 cpu) uses the whole limit; a second pod that
 	// does not fit beside the first cannot open another claim.
-	s.createPod(podSpec{name: "capped-1", cpu: "1500m", memory: "256Mi", nodeSelector: map[string]string{"tier": "capped"}})
-	if got := s.nominated("capped-1"); !strings.HasPrefix(got, "capped-") {
-		t.Fatalf("capped-1 nominated to %q", got)
-	}
-	s.createPod(podSpec{name: "capped-2", cpu: "1500m", memory: "256Mi", nodeSelector: map[string]string{"tier": "capped"}})
-	if msg := s.podEvent("capped-2", "FailedProvisioning"); !strings.Contains(msg, `nodepool "capped": its limits leave no room for another node`) {
-		t.Errorf("event %q does not blame the limits", msg)
-	}
+	s.secondPodOverLimit("capped", "the limits")
 	s.never("capped-2 nominated", 2*time.Second, func() bool {
 		pod, err := s.kube.CoreV1().Pods("default").Get(s.ctx, "capped-2", metav1.GetOptions{})
 		return err == nil && pod.Status.NominatedNodeName != ""
@@ -174,14 +165,7 @@ func (s *stack) testPoolConstraints(t *testing.T) {
 	s.createPool(poolSpec{name: "onenode", labels: map[string]string{"tier": "onenode"},
 		requirements: []karpv1.NodeSelectorRequirementWithMinValues{m5large},
 		limits:       v1.ResourceList{"nodes": resource.MustParse("1")}})
-	s.createPod(podSpec{name: "onenode-1", cpu: "1500m", memory: "256Mi", nodeSelector: map[string]string{"tier": "onenode"}})
-	if got := s.nominated("onenode-1"); !strings.HasPrefix(got, "onenode-") {
-		t.Fatalf("onenode-1 nominated to %q", got)
-	}
-	s.createPod(podSpec{name: "onenode-2", cpu: "1500m", memory: "256Mi", nodeSelector: map[string]string{"tier": "onenode"}})
-	if msg := s.podEvent("onenode-2", "FailedProvisioning"); !strings.Contains(msg, `nodepool "onenode": its limits leave no room for another node`) {
-		t.Errorf("event %q does not blame the node limit", msg)
-	}
+	s.secondPodOverLimit("onenode", "the node limit")
 
 	// minValues: a claim keeps at least two instance families; a pod that
 	// allows only one cannot be provisioned, and the event says why.
@@ -236,6 +220,23 @@ func (s *stack) testPoolConstraints(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.eventually("the deleted pod no longer waiting", func() bool { return !s.waiting(nowhere.UID) })
+}
+
+// secondPodOverLimit: a first 1500m pod of the pool's tier (the pool's
+// name) is nominated to a claim of the pool; a second, which does not fit
+// beside it, gets no claim: its event blames the pool's limits (what says
+// which, in the failure).
+func (s *stack) secondPodOverLimit(pool, what string) {
+	s.t.Helper()
+	first, second := pool+"-1", pool+"-2"
+	s.createPod(podSpec{name: first, cpu: "1500m", memory: "256Mi", nodeSelector: map[string]string{"tier": pool}})
+	if got := s.nominated(first); !strings.HasPrefix(got, pool+"-") {
+		s.t.Fatalf("%s nominated to %q", first, got)
+	}
+	s.createPod(podSpec{name: second, cpu: "1500m", memory: "256Mi", nodeSelector: map[string]string{"tier": pool}})
+	if msg := s.podEvent(second, "FailedProvisioning"); !strings.Contains(msg, `nodepool "`+pool+`": its limits leave no room for another node`) {
+		s.t.Errorf("event %q does not blame %s", msg, what)
+	}
 }
 
 // waiting reports whether the plugin keeps the pod to retry when the pools

@@ -25,12 +25,11 @@ import (
 // root volume, against the real apiserver and scheduler.
 func TestExtendedResources(t *testing.T) {
 	s := startStack(t)
-	t.Run("a GPU pod gets a claim whose instance types all have the GPU", s.testGPUPod)
-	t.Run("ephemeral-storage comes from the EC2NodeClass root volume", s.testEphemeralStorage)
+	s.run(t, "a GPU pod gets a claim whose instance types all have the GPU", s.testGPUPod)
+	s.run(t, "ephemeral-storage comes from the EC2NodeClass root volume", s.testEphemeralStorage)
 }
 
 func (s *stack) testGPUPod(t *testing.T) {
-	s.t = t
 	s.createPool(poolSpec{name: "gpu", labels: map[string]string{"resources-test": "gpu"}, requirements: []karpv1.NodeSelectorRequirementWithMinValues{
 		req(karpv1.CapacityTypeLabelKey, v1.NodeSelectorOpIn, karpv1.CapacityTypeOnDemand),
 	}})
@@ -90,7 +89,6 @@ func (s *stack) testGPUPod(t *testing.T) {
 }
 
 func (s *stack) testEphemeralStorage(t *testing.T) {
-	s.t = t
 	// The example class has one 30Gi volume (amiFamily Custom): 26Gi
 	// allocatable after kubelet's 1Gi and the 10% nodefs threshold. A
 	// second class puts 100Gi on the root volume: 89Gi allocatable.

@@ -75,6 +75,16 @@ func startStack(t *testing.T) *stack {
 	return s
 }
 
+// run runs scenario as a subtest of t; while it runs s.t is the subtest's,
+// so that the stack's helpers fail the scenario that called them.
+func (s *stack) run(t *testing.T, name string, scenario func(t *testing.T)) {
+	t.Helper()
+	t.Run(name, func(t *testing.T) {
+		s.t = t
+		scenario(t)
+	})
+}
+
 // clusterInfo publishes kube-public/cluster-info as kubeadm init does, so
 // the launch path finds the endpoint and CA.
 func (s *stack) clusterInfo(cfg *rest.Config) {

@@ -28,10 +28,7 @@ func TestKubeadmControllers(t *testing.T) {
 	ctx := testContext(t, 4*time.Minute)
 	c := sandbox.Client
 	const ns = "kubeadm-e2e"
-	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { deleteNamespace(t, ns) })
+	createNamespace(ctx, t, ns)
 	if controlplane.Controllers != "*,bootstrapsigner,tokencleaner" {
 		t.Errorf("controller manager runs %q, not kubeadm's *,bootstrapsigner,tokencleaner", controlplane.Controllers)
 	}
@@ -159,20 +156,4 @@ func runningOn(ctx context.Context, ns, selector string) map[string]bool {
 		}
 	}
 	return out
-}
-
-// deleteNamespace deletes ns and waits until the namespace controller has
-// emptied and removed it.
-func deleteNamespace(t *testing.T, ns string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	c := sandbox.Client
-	if err := c.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
-		t.Errorf("deleting namespace %s: %v", ns, err)
-		return
-	}
-	waitFor(ctx, t, "namespace "+ns+" gone", 2*time.Minute, func() bool {
-		_, err := c.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
-		return err != nil
-	})
 }

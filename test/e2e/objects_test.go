@@ -14,7 +14,7 @@ import (
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
 )
 
-// The objects the tests create: pause containers, Deployments and
+// The objects the tests create: namespaces, pause containers, Deployments and
 // DaemonSets of them, and NodePools of their own.
 
 // pauseContainer runs pause, requesting cpu and memory.
@@ -43,6 +43,32 @@ func daemonSet(ns, app string, pod corev1.PodSpec) *appsv1.DaemonSet {
 		Selector: &metav1.LabelSelector{MatchLabels: labels},
 		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: pod},
 	}}
+}
+
+// createNamespace creates ns and, when the test ends, deletes it and waits
+// until it is gone.
+func createNamespace(ctx context.Context, t *testing.T, ns string) {
+	t.Helper()
+	if _, err := sandbox.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { deleteNamespace(t, ns) })
+}
+
+// deleteNamespace deletes ns and waits until the namespace controller has
+// emptied and removed it.
+func deleteNamespace(t *testing.T, ns string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := sandbox.Client
+	if err := c.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
+		t.Errorf("deleting namespace %s: %v", ns, err)
+		return
+	}
+	waitFor(ctx, t, "namespace "+ns+" gone", 2*time.Minute, func() bool {
+		_, err := c.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		return err != nil
+	})
 }
 
 // createDeployment creates dep and deletes it when the test ends.

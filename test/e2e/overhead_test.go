@@ -33,13 +33,9 @@ func TestDaemonSetOverheadOnNewNode(t *testing.T) {
 	if _, err := karp.KarpenterV1().NodePools().Create(ctx, np, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		deleteNamespace(t, ns)
-		removePool(t, karp, pool)
-	})
+	t.Cleanup(func() { removePool(t, karp, pool) })
+	// Deleted before the pool: cleanups run last first.
+	createNamespace(ctx, t, ns)
 
 	ds := daemonSet(ns, "agent", corev1.PodSpec{
 		NodeSelector: selector, Tolerations: []corev1.Toleration{toleration}, TerminationGracePeriodSeconds: ptr.To[int64](1),

@@ -120,6 +120,13 @@ func (l *loop) replacementGone(ctx context.Context, old string) bool {
 // abandon gives up a replacement whose new claim is gone: the old node
 // keeps its pods and may take new ones again.
 func (l *loop) abandon(ctx context.Context, k *candidate) {
+	// The cache may not show yet that the claim is being deleted (an
+	// interruption deletes it, then taints its node): that taint is the
+	// termination's, not a replacement's, and stays. The live claim says.
+	live, err := l.c.karp.KarpenterV1().NodeClaims().Get(ctx, k.claim.Name, metav1.GetOptions{})
+	if err != nil || live.UID != k.claim.UID || live.DeletionTimestamp != nil {
+		return
+	}
 	if err := drain.UntaintDisrupted(ctx, l.c.kube, k.node.Name); err != nil && !apierrors.IsNotFound(err) {
 		klog.FromContext(ctx).V(2).Info("Removing the disrupted taint", "node", k.node.Name, "err", err)
 		return

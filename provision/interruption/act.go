@@ -67,8 +67,8 @@ func (c *Controller) act(ctx context.Context, msg messages.Message) (found bool,
 
 // actOn: the event for the kind on the claim and its Node; for all but a
 // rebalance recommendation, the offering marked (spot interruptions), the
-// claim marked Interrupted, the Node tainted so nothing new lands on it, and
-// the claim deleted: its termination drains the Node (evicting the pods,
+// claim marked Interrupted and deleted, and the Node tainted so nothing new
+// lands on it: the claim's termination drains the Node (evicting the pods,
 // whose replacements the Provisioner launches capacity for meanwhile) and
 // then terminates the instance.
 func (c *Controller) actOn(ctx context.Context, msg messages.Message, instanceID string, nc *karpv1.NodeClaim) error {
@@ -103,17 +103,21 @@ func (c *Controller) actOn(ctx context.Context, msg messages.Message, instanceID
 	if marked.DeletionTimestamp != nil {
 		return nil
 	}
-	if node != nil {
-		if _, _, err := drain.TaintDisrupted(ctx, c.Kube, node.Name); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("tainting node %s: %w", node.Name, err)
-		}
-	}
+	// Delete, then taint: whoever sees the taint then finds the claim
+	// deleting. The other way round, the scale-down loop could take a
+	// tainted node of a live claim for a replacement given up and take
+	// the taint off again.
 	err = c.Karpenter.KarpenterV1().NodeClaims().Delete(ctx, nc.Name, metav1.DeleteOptions{Preconditions: metav1.NewUIDPreconditions(string(nc.UID))})
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 		return nil // gone, or another claim of the name
 	}
 	if err != nil {
 		return fmt.Errorf("deleting it: %w", err)
+	}
+	if node != nil {
+		if _, _, err := drain.TaintDisrupted(ctx, c.Kube, node.Name); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("tainting node %s: %w", node.Name, err)
+		}
 	}
 	c.event(nc, node, v1.EventTypeWarning, "TerminatingOnInterruption", "Interruption triggered termination: "+message)
 	metrics.NodeClaimsDisrupted.WithLabelValues(metricReason, nc.Labels[karpv1.NodePoolLabelKey]).Inc()

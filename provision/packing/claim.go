@@ -22,7 +22,10 @@ func KarpenterSelector(reqs []karpv1.NodeSelectorRequirementWithMinValues) (*nod
 // every node, on keys no option defines: a requirement `team In [scan]`
 // labels the node team=scan.
 func RequiredLabels(reqs []karpv1.NodeSelectorRequirementWithMinValues, options []*Option) map[string]string {
-	offered := offeredKeys(options)
+	return requiredLabels(reqs, offeredKeys(options))
+}
+
+func requiredLabels(reqs []karpv1.NodeSelectorRequirementWithMinValues, offered map[string]bool) map[string]string {
 	out := map[string]string{}
 	for _, r := range reqs {
 		if !offered[r.Key] && r.Operator == v1.NodeSelectorOpIn && len(r.Values) > 0 {
@@ -39,7 +42,7 @@ func RequiredLabels(reqs []karpv1.NodeSelectorRequirementWithMinValues, options 
 // labels, which must not make every option look like it.
 func ClaimLabels(nc *karpv1.NodeClaim, options []*Option) map[string]string {
 	offered := offeredKeys(options)
-	out := RequiredLabels(nc.Spec.Requirements, options)
+	out := requiredLabels(nc.Spec.Requirements, offered)
 	for k, v := range nc.Labels {
 		if !offered[k] {
 			out[k] = v

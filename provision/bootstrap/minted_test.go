@@ -10,6 +10,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
@@ -43,6 +44,20 @@ func minterClient(t *testing.T, ctx context.Context, c *bootstraptest.Cluster) k
 			Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: user}}}
 		if _, err := c.Client.RbacV1().RoleBindings(r.ns).Create(ctx, binding, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
+		}
+		// The RBAC authorizer learns of new bindings from its informers:
+		// wait until it grants the rule, so the first call is not refused.
+		attrs := &authorizationv1.ResourceAttributes{Verb: r.rule.Verbs[0], Resource: r.rule.Resources[0], Namespace: r.ns}
+		if len(r.rule.ResourceNames) > 0 {
+			attrs.Name = r.rule.ResourceNames[0]
+		}
+		err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: user, ResourceAttributes: attrs}}
+			got, err := c.Client.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
+			return err == nil && got.Status.Allowed, err
+		})
+		if err != nil {
+			t.Fatalf("RBAC never granted the minter %s %s in %s: %v", attrs.Verb, attrs.Resource, r.ns, err)
 		}
 	}
 	for _, verb := range []string{"get", "list", "watch"} {

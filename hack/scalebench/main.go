@@ -33,6 +33,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/fleet-scheduler/fleet-scheduler/hack/sandbox/instances"
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned"
 )
@@ -300,17 +301,12 @@ func countInstances(ctx context.Context) (int, error) {
 	}
 	client := awsec2.NewFromConfig(cfg)
 	n := 0
-	p := awsec2.NewDescribeInstancesPaginator(client, &awsec2.DescribeInstancesInput{
-		Filters: []ec2types.Filter{{Name: aws.String("tag-key"), Values: []string{karpv1.NodePoolLabelKey}}},
-	})
-	for p.HasMorePages() {
-		out, err := p.NextPage(ctx)
+	for _, err := range instances.All(ctx, client,
+		ec2types.Filter{Name: aws.String("tag-key"), Values: []string{karpv1.NodePoolLabelKey}}) {
 		if err != nil {
 			return n, err
 		}
-		for _, r := range out.Reservations {
-			n += len(r.Instances)
-		}
+		n++
 	}
 	return n, nil
 }

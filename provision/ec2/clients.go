@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -70,6 +71,16 @@ func (r RetryOptions) retryer() func() aws.Retryer {
 			o.MaxBackoff = r.MaxBackoff
 		})
 	}
+}
+
+// LoadDefaultConfig loads the AWS SDK's default configuration chain
+// (environment, shared files, instance role), in region when it is set.
+func LoadDefaultConfig(ctx context.Context, region string) (aws.Config, error) {
+	var opts []func(*awsconfig.LoadOptions) error
+	if region != "" {
+		opts = append(opts, awsconfig.WithRegion(region))
+	}
+	return awsconfig.LoadDefaultConfig(ctx, opts...)
 }
 
 // NewEC2Client returns an EC2 client for cfg that uses the standard retryer

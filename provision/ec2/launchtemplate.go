@@ -238,11 +238,7 @@ func (p *Provider) LaunchTemplates(ctx context.Context, clusterName string) ([]C
 		filter("tag:"+TagManagedLaunchTemplate, clusterName),
 		filter("tag-key", TagNodeClaim),
 	}})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("describing launch templates: %w", err)
-		}
+	err := eachPage(ctx, pages, func(page *awsec2.DescribeLaunchTemplatesOutput) {
 		for _, lt := range page.LaunchTemplates {
 			tags := fromEC2Tags(lt.Tags)
 			if tags[TagNodeClaim] == "" {
@@ -251,6 +247,9 @@ func (p *Provider) LaunchTemplates(ctx context.Context, clusterName string) ([]C
 			out = append(out, ClaimLaunchTemplate{ID: aws.ToString(lt.LaunchTemplateId), Name: aws.ToString(lt.LaunchTemplateName),
 				NodeClaim: tags[TagNodeClaim], Created: aws.ToTime(lt.CreateTime)})
 		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("describing launch templates: %w", err)
 	}
 	return out, nil
 }

@@ -1,14 +1,12 @@
 package nodepool
 
 import (
-	"encoding/json"
-	"hash/fnv"
 	"sort"
-	"strconv"
 
 	v1 "k8s.io/api/core/v1"
 
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/apis/spechash"
 )
 
 // NodePoolHashVersion is the version of TemplateHash. A claim annotated
@@ -46,14 +44,7 @@ func TemplateHash(np *karpv1.NodePool) string {
 	if t.Spec.TerminationGracePeriod != nil {
 		hashed.TerminationGracePeriod = t.Spec.TerminationGracePeriod.Duration.String()
 	}
-	// encoding/json writes map keys sorted: the bytes are canonical.
-	b, err := json.Marshal(hashed)
-	if err != nil {
-		return ""
-	}
-	h := fnv.New64a()
-	_, _ = h.Write(b)
-	return strconv.FormatUint(h.Sum64(), 10)
+	return spechash.Of(hashed)
 }
 
 func canonicalDuration(d karpv1.NillableDuration) string {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/informers"
@@ -35,6 +34,7 @@ import (
 	"github.com/fleet-scheduler/fleet-scheduler/provision/metrics"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodeoverlay"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodepool"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/operator/clients"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/pricing"
 )
 
@@ -106,14 +106,7 @@ func (o *Operator) Prices() *pricing.Live { return o.spot }
 // New builds every part; nothing runs until Start.
 func New(ctx context.Context, cfg *rest.Config, opts Options) (*Operator, error) {
 	metrics.Register()
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	// Custom resources speak JSON only; the scheduler's config may ask for protobuf.
-	jsonCfg := rest.CopyConfig(cfg)
-	jsonCfg.ContentType = "application/json"
-	karp, err := versioned.NewForConfig(jsonCfg)
+	kube, karp, err := clients.New(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -209,11 +202,7 @@ func awsConfig(ctx context.Context, opts Options) (awssdk.Config, error) {
 		}
 		return opts.CallTimeouts.Apply(cfg), nil
 	}
-	var awsOpts []func(*awsconfig.LoadOptions) error
-	if opts.Region != "" {
-		awsOpts = append(awsOpts, awsconfig.WithRegion(opts.Region))
-	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsOpts...)
+	cfg, err := ec2.LoadDefaultConfig(ctx, opts.Region)
 	if err != nil {
 		return cfg, fmt.Errorf("loading AWS configuration: %w", err)
 	}

@@ -2,8 +2,6 @@ package manifests
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -11,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/fleet-scheduler/fleet-scheduler/provision/metrics"
-	"github.com/fleet-scheduler/fleet-scheduler/test/env"
 )
 
 const dashboardFile = "manifests/dashboards/fleet-scheduler.json"
@@ -62,10 +59,7 @@ type dashboard struct {
 
 func readDashboard(t *testing.T) dashboard {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(env.RepoRoot(), dashboardFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := readRepoFile(t, dashboardFile)
 	var d dashboard
 	if err := json.Unmarshal(raw, &d); err != nil {
 		t.Fatalf("%s: %v", dashboardFile, err)

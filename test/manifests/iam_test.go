@@ -111,10 +111,7 @@ func codeActions() []string {
 
 func readPolicy(t *testing.T, substitute bool) ([]byte, policyDocument) {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(env.RepoRoot(), policyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := readRepoFile(t, policyFile)
 	if substitute {
 		s := string(raw)
 		for k, v := range policyPlaceholders {

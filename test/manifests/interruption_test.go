@@ -107,10 +107,7 @@ func TestInterruptionQueueTerraform(t *testing.T) {
 		t.Skipf("no hashicorp/aws provider in %s (terraform init cannot download one here): %v", pluginDir, err)
 	}
 	dir := t.TempDir()
-	src, err := os.ReadFile(filepath.Join(env.RepoRoot(), interruptionDir, "terraform", "main.tf"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := readRepoFile(t, interruptionDir, "terraform", "main.tf")
 	// A caller of the module: its provider, pointed nowhere (plan calls no API).
 	root := `module "interruption" {
   source       = "./module"
@@ -137,15 +134,7 @@ provider "aws" {
 		cmd := exec.Command(tf, args...)
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "TF_IN_AUTOMATION=1", "CHECKPOINT_DISABLE=1", "TF_CLI_CONFIG_FILE=/dev/null")
-		out, err := cmd.Output()
-		if err != nil {
-			var stderr []byte
-			if ee, ok := err.(*exec.ExitError); ok {
-				stderr = ee.Stderr
-			}
-			t.Fatalf("terraform %v: %v\n%s%s", args, err, out, stderr)
-		}
-		return string(out)
+		return commandOutput(t, cmd, "terraform", args)
 	}
 	run("init", "-input=false", "-no-color", "-plugin-dir="+pluginDir)
 	run("validate", "-no-color")
@@ -333,15 +322,7 @@ func (a awsRunner) run(t *testing.T, m *env.Moto, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(a.path, append([]string{"--endpoint-url", m.Endpoint}, args...)...)
 	cmd.Env = append(os.Environ(), a.env(m)...)
-	out, err := cmd.Output()
-	if err != nil {
-		var stderr []byte
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = ee.Stderr
-		}
-		t.Fatalf("aws %v: %v\n%s%s", args, err, out, stderr)
-	}
-	return string(out)
+	return commandOutput(t, cmd, "aws", args)
 }
 
 func decodeJSON(t *testing.T, s string, into any) {

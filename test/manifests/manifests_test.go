@@ -30,7 +30,6 @@ import (
 	_ "github.com/fleet-scheduler/fleet-scheduler/plugins/apis/config/scheme"
 	provvalidation "github.com/fleet-scheduler/fleet-scheduler/plugins/apis/config/validation"
 	"github.com/fleet-scheduler/fleet-scheduler/plugins/provisioner"
-	"github.com/fleet-scheduler/fleet-scheduler/test/env"
 )
 
 const (
@@ -168,10 +167,7 @@ func TestStaticPod(t *testing.T) {
 		"fleet-scheduler-per-profile.yaml": {"default-scheduler": false, "fleet-scheduler": true},
 	} {
 		t.Run(file, func(t *testing.T) {
-			raw, err := os.ReadFile(filepath.Join(env.RepoRoot(), staticPodDir, file))
-			if err != nil {
-				t.Fatal(err)
-			}
+			raw := readRepoFile(t, staticPodDir, file)
 			cfg := loadConfigData(t, string(raw))
 			if cfg.ClientConnection.Kubeconfig != "/etc/kubernetes/scheduler.conf" {
 				t.Errorf("clientConnection.kubeconfig %q, want kubeadm's /etc/kubernetes/scheduler.conf", cfg.ClientConnection.Kubeconfig)

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -150,10 +149,7 @@ func decodeOne(doc []byte) (object, error) {
 // decodeFile decodes a single-object file of the repository.
 func decodeFile(t *testing.T, path string) object {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(env.RepoRoot(), path))
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := readRepoFile(t, path)
 	obj, err := decodeOne(raw)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)

@@ -8,8 +8,6 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
-
-	"github.com/fleet-scheduler/fleet-scheduler/test/env"
 )
 
 const (
@@ -35,10 +33,7 @@ type prometheusRule struct {
 // promtool accepts them, and its unit tests (testdata/alerts_test.yaml)
 // fire each alert on its condition and not beside it.
 func TestAlertRules(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(env.RepoRoot(), rulesFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := readRepoFile(t, rulesFile)
 	// The object itself is validated against the operator's CRD in
 	// TestAPIServer; here, what Prometheus makes of the rules.
 	var pr prometheusRule

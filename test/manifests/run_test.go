@@ -29,7 +29,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/yaml"
 
 	"github.com/fleet-scheduler/fleet-scheduler/hack/sandbox/join"
@@ -257,30 +256,18 @@ func runAsServiceAccount(t *testing.T, api *env.APIServer, b *build) {
 		t.Fatal(err)
 	}
 	// Registration updates the Node as soon as it appears: retry on its writes, as a kubelet does.
-	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		fresh, err := kube.CoreV1().Nodes().Get(ctx, created.Name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		fresh.Status = corev1.NodeStatus{Capacity: rl, Allocatable: rl, Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}
-		_, err = kube.CoreV1().Nodes().UpdateStatus(ctx, fresh, metav1.UpdateOptions{})
-		return err
-	})
+	err = updateNode(ctx, kube, created.Name, func(n *corev1.Node) {
+		n.Status = corev1.NodeStatus{Capacity: rl, Allocatable: rl, Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}
+	}, kube.CoreV1().Nodes().UpdateStatus)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// kube-controller-manager's node lifecycle controller would lift the
 	// not-ready taint the TaintNodesByCondition admission plugin put on the
 	// new Node; there is none here.
-	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		n, err := kube.CoreV1().Nodes().Get(ctx, claim.Name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
+	err = updateNode(ctx, kube, claim.Name, func(n *corev1.Node) {
 		n.Spec.Taints = slices.DeleteFunc(n.Spec.Taints, func(tt corev1.Taint) bool { return tt.Key == corev1.TaintNodeNotReady })
-		_, err = kube.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
-		return err
-	})
+	}, kube.CoreV1().Nodes().Update)
 	if err != nil {
 		t.Fatal(err)
 	}

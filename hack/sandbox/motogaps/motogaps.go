@@ -20,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/go-logr/logr"
+
+	"github.com/fleet-scheduler/fleet-scheduler/hack/sandbox/instances"
 )
 
 // EC2API is what the gap filler asks moto.
@@ -55,37 +57,31 @@ func SpotSecurityGroups(ctx context.Context, api EC2API, cluster string, interva
 }
 
 func fixSpot(ctx context.Context, api EC2API, cluster string, done map[string]bool, log logr.Logger) error {
-	pages := ec2.NewDescribeInstancesPaginator(api, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{
-		{Name: aws.String("tag-key"), Values: []string{clusterTagPrefix + cluster}},
-		{Name: aws.String("instance-state-name"), Values: []string{"pending", "running"}},
-	}})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
+	for inst, err := range instances.All(ctx, api,
+		ec2types.Filter{Name: aws.String("tag-key"), Values: []string{clusterTagPrefix + cluster}},
+		ec2types.Filter{Name: aws.String("instance-state-name"), Values: []string{"pending", "running"}},
+	) {
 		if err != nil {
 			return err
 		}
-		for _, r := range page.Reservations {
-			for _, inst := range r.Instances {
-				id := aws.ToString(inst.InstanceId)
-				if done[id] || inst.InstanceLifecycle != ec2types.InstanceLifecycleTypeSpot {
-					continue
-				}
-				want, err := templateGroups(ctx, api, tag(inst.Tags, nodeClaimTag))
-				if err != nil {
-					return err
-				}
-				done[id] = true
-				if len(want) == 0 || slices.Equal(groupIDs(inst.SecurityGroups), want) {
-					continue
-				}
-				if _, err := api.ModifyInstanceAttribute(ctx, &ec2.ModifyInstanceAttributeInput{InstanceId: aws.String(id), Groups: want}); err != nil {
-					done[id] = false
-					return err
-				}
-				log.V(2).Info("Gave a spot instance its launch template's security groups (moto gives it the default group)",
-					"instance", id, "securityGroups", want)
-			}
+		id := aws.ToString(inst.InstanceId)
+		if done[id] || inst.InstanceLifecycle != ec2types.InstanceLifecycleTypeSpot {
+			continue
 		}
+		want, err := templateGroups(ctx, api, tag(inst.Tags, nodeClaimTag))
+		if err != nil {
+			return err
+		}
+		done[id] = true
+		if len(want) == 0 || slices.Equal(groupIDs(inst.SecurityGroups), want) {
+			continue
+		}
+		if _, err := api.ModifyInstanceAttribute(ctx, &ec2.ModifyInstanceAttributeInput{InstanceId: aws.String(id), Groups: want}); err != nil {
+			done[id] = false
+			return err
+		}
+		log.V(2).Info("Gave a spot instance its launch template's security groups (moto gives it the default group)",
+			"instance", id, "securityGroups", want)
 	}
 	return nil
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
+
+	"github.com/fleet-scheduler/fleet-scheduler/hack/sandbox/instances"
 )
 
 // ClusterTagPrefix is the prefix of the tag that names an instance's
@@ -176,20 +178,13 @@ func (s *Simulator) Machine(instanceID string) (MachineStatus, bool) {
 
 func (s *Simulator) poll(ctx context.Context) error {
 	running := map[string]ec2types.Instance{}
-	pages := ec2.NewDescribeInstancesPaginator(s.opts.EC2, &ec2.DescribeInstancesInput{
-		Filters: []ec2types.Filter{{Name: aws.String("tag-key"), Values: []string{ClusterTagPrefix + s.opts.ClusterName}}},
-	})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
+	for inst, err := range instances.All(ctx, s.opts.EC2,
+		ec2types.Filter{Name: aws.String("tag-key"), Values: []string{ClusterTagPrefix + s.opts.ClusterName}}) {
 		if err != nil {
 			return err
 		}
-		for _, r := range page.Reservations {
-			for _, inst := range r.Instances {
-				if inst.State != nil && inst.State.Name == ec2types.InstanceStateNameRunning {
-					running[aws.ToString(inst.InstanceId)] = inst
-				}
-			}
+		if inst.State != nil && inst.State.Name == ec2types.InstanceStateNameRunning {
+			running[aws.ToString(inst.InstanceId)] = inst
 		}
 	}
 	s.mu.Lock()

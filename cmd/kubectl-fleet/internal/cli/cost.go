@@ -2,12 +2,10 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
-	"sigs.k8s.io/yaml"
 
 	"github.com/fleet-scheduler/fleet-scheduler/cmd/kubectl-fleet/internal/cost"
 	"github.com/fleet-scheduler/fleet-scheduler/cmd/kubectl-fleet/internal/fleet"
@@ -94,17 +92,7 @@ func (c *costOptions) run(ctx context.Context) error {
 
 func (c *costOptions) print(r *cost.Report, source string) error {
 	out := c.streams.Out
-	switch c.output {
-	case "json":
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
-	case "yaml":
-		b, err := yaml.Marshal(r)
-		if err != nil {
-			return err
-		}
-		_, err = out.Write(b)
+	if structured, err := printStructured(out, c.output, r); structured {
 		return err
 	}
 	if len(r.Nodes) == 0 {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -31,33 +32,36 @@ last events on it.
 Exit codes: 0 explained; 1 error (no such pod or node, no access); 2 wrong arguments.`,
 		Example: explainExample,
 	}
-	cmd.AddCommand(&cobra.Command{
-		Use:     "pod NAME",
-		Short:   "Say why a pod is pending",
-		Example: "  kubectl fleet explain pod scan-worker-7d9f8-abcde -n scan",
-		Args:    exactlyOne("pod"),
+	cmd.AddCommand(o.explainCommand("pod", "Say why a pod is pending",
+		"  kubectl fleet explain pod scan-worker-7d9f8-abcde -n scan",
+		func(ctx context.Context, clients *cluster.Clients, ns, name string) error {
+			return explain.Pod(ctx, clients, ns, name, time.Now(), o.streams.Out)
+		}))
+	cmd.AddCommand(o.explainCommand("node", "Say why a node is or is not being consolidated",
+		"  kubectl fleet explain node default-x2k4j",
+		func(ctx context.Context, clients *cluster.Clients, _, name string) error {
+			return explain.Node(ctx, clients, name, time.Now(), o.streams.Out)
+		}))
+	return cmd
+}
+
+// explainCommand is `kubectl fleet explain KIND NAME`: it connects to the
+// cluster and runs explainFn on NAME in the selected namespace.
+func (o *options) explainCommand(kind, short, example string,
+	explainFn func(ctx context.Context, clients *cluster.Clients, ns, name string) error) *cobra.Command {
+	return &cobra.Command{
+		Use:     kind + " NAME",
+		Short:   short,
+		Example: example,
+		Args:    exactlyOne(kind),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			clients, ns, err := o.clients()
 			if err != nil {
 				return err
 			}
-			return explain.Pod(cmd.Context(), clients, ns, args[0], time.Now(), o.streams.Out)
+			return explainFn(cmd.Context(), clients, ns, args[0])
 		},
-	})
-	cmd.AddCommand(&cobra.Command{
-		Use:     "node NAME",
-		Short:   "Say why a node is or is not being consolidated",
-		Example: "  kubectl fleet explain node default-x2k4j",
-		Args:    exactlyOne("node"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			clients, _, err := o.clients()
-			if err != nil {
-				return err
-			}
-			return explain.Node(cmd.Context(), clients, args[0], time.Now(), o.streams.Out)
-		},
-	})
-	return cmd
+	}
 }
 
 func exactlyOne(what string) cobra.PositionalArgs {

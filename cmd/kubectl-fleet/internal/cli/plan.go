@@ -2,13 +2,11 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/resource"
-	"sigs.k8s.io/yaml"
 
 	"github.com/fleet-scheduler/fleet-scheduler/cmd/kubectl-fleet/internal/cluster"
 	"github.com/fleet-scheduler/fleet-scheduler/cmd/kubectl-fleet/internal/planner"
@@ -160,19 +158,8 @@ func (p *planOptions) run(ctx context.Context) error {
 
 func (p *planOptions) print(plan *planner.Plan) error {
 	out := p.streams.Out
-	switch p.output {
-	case "json":
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(plan)
-	case "yaml":
-		b, err := yaml.Marshal(plan)
-		if err != nil {
-			return err
-		}
-		_, err = out.Write(b)
+	if structured, err := printStructured(out, p.output, plan); structured {
 		return err
-	default:
-		return plan.PrintTable(out)
 	}
+	return plan.PrintTable(out)
 }

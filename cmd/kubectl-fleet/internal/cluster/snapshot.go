@@ -23,6 +23,7 @@ import (
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1alpha1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/operator/clients"
 )
 
 // Clients are the typed clients of one cluster.
@@ -36,13 +37,7 @@ type Clients struct {
 // NewClients builds the clients from a REST config (custom resources are
 // read as JSON: they have no protobuf form).
 func NewClients(cfg *rest.Config) (*Clients, error) {
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	jsonCfg := rest.CopyConfig(cfg)
-	jsonCfg.ContentType = "application/json"
-	karp, err := versioned.NewForConfig(jsonCfg)
+	kube, karp, err := clients.New(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -226,10 +221,7 @@ func ptrs[L any, T any](l *L, err error, items func(*L) []T) []*T {
 // claim, and namespaces, volumes, claims, classes, budgets and the
 // workloads default spreading reads.
 func (s *Snapshot) SchedulerObjects(keep func(*v1.Pod) bool) []runtime.Object {
-	var out []runtime.Object
-	for _, n := range s.Nodes {
-		out = append(out, n)
-	}
+	out := appendObjects(nil, s.Nodes)
 	for _, p := range s.Pods {
 		if p.Status.Phase == v1.PodSucceeded || p.Status.Phase == v1.PodFailed {
 			continue
@@ -238,31 +230,21 @@ func (s *Snapshot) SchedulerObjects(keep func(*v1.Pod) bool) []runtime.Object {
 			out = append(out, p)
 		}
 	}
-	for _, o := range s.Namespaces {
-		out = append(out, o)
-	}
-	for _, o := range s.PVCs {
-		out = append(out, o)
-	}
-	for _, o := range s.PVs {
-		out = append(out, o)
-	}
-	for _, o := range s.Services {
-		out = append(out, o)
-	}
-	for _, o := range s.StorageClasses {
-		out = append(out, o)
-	}
-	for _, o := range s.CSINodes {
-		out = append(out, o)
-	}
-	for _, o := range s.PDBs {
-		out = append(out, o)
-	}
-	for _, o := range s.ReplicaSets {
-		out = append(out, o)
-	}
-	for _, o := range s.StatefulSets {
+	out = appendObjects(out, s.Namespaces)
+	out = appendObjects(out, s.PVCs)
+	out = appendObjects(out, s.PVs)
+	out = appendObjects(out, s.Services)
+	out = appendObjects(out, s.StorageClasses)
+	out = appendObjects(out, s.CSINodes)
+	out = appendObjects(out, s.PDBs)
+	out = appendObjects(out, s.ReplicaSets)
+	out = appendObjects(out, s.StatefulSets)
+	return out
+}
+
+// appendObjects appends objs to out.
+func appendObjects[T runtime.Object](out []runtime.Object, objs []T) []runtime.Object {
+	for _, o := range objs {
 		out = append(out, o)
 	}
 	return out

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"time"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	appsv1 "k8s.io/api/apps/v1"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -71,11 +70,7 @@ func LoadCatalog(ctx context.Context, o CatalogOptions) (*Catalog, error) {
 		out.Prices, out.Region = prices, catalog.OfflineRegion
 		out.Source = fmt.Sprintf("offline: embedded %s instance types and on-demand prices; spot prices estimated at %.0f%% off", catalog.OfflineRegion, 100*pricing.DefaultSpotDiscount)
 	} else {
-		var loadOpts []func(*awsconfig.LoadOptions) error
-		if o.Region != "" {
-			loadOpts = append(loadOpts, awsconfig.WithRegion(o.Region))
-		}
-		cfg, err := awsconfig.LoadDefaultConfig(ctx, loadOpts...)
+		cfg, err := ec2.LoadDefaultConfig(ctx, o.Region)
 		if err != nil {
 			return nil, fmt.Errorf("loading the AWS configuration: %w (or plan with --offline)", err)
 		}

@@ -1,10 +1,6 @@
 package v1
 
-import (
-	"encoding/json"
-	"hash/fnv"
-	"strconv"
-)
+import "github.com/fleet-scheduler/fleet-scheduler/provision/apis/spechash"
 
 // EC2NodeClassHashVersion is the version of Hash. A NodeClaim annotated
 // with another version is not judged by its hash, so changing the hash
@@ -24,12 +20,5 @@ func (in *EC2NodeClass) Hash() string {
 	spec.SecurityGroupSelectorTerms = nil
 	spec.AMISelectorTerms = nil
 	spec.CapacityReservationSelectorTerms = nil
-	// encoding/json writes map keys sorted: the bytes are canonical.
-	b, err := json.Marshal(spec)
-	if err != nil {
-		return ""
-	}
-	h := fnv.New64a()
-	_, _ = h.Write(b)
-	return strconv.FormatUint(h.Sum64(), 10)
+	return spechash.Of(spec)
 }

@@ -4,6 +4,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/fleet-scheduler/fleet-scheduler/provision/apis/internal/conditions"
 )
 
 // EC2NodeClassStatus is what the selectors of an EC2NodeClass resolved to.
@@ -153,8 +155,5 @@ func (in *EC2NodeClass) GetCondition(conditionType string) *metav1.Condition {
 // one. It reports whether anything changed.
 func (in *EC2NodeClass) SetCondition(c metav1.Condition) bool {
 	c.ObservedGeneration = in.Generation
-	if c.Reason == "" {
-		c.Reason = c.Type
-	}
-	return meta.SetStatusCondition(&in.Status.Conditions, c)
+	return conditions.Set(&in.Status.Conditions, c)
 }

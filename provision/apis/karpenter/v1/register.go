@@ -1,9 +1,9 @@
 package v1
 
 import (
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/fleet-scheduler/fleet-scheduler/provision/apis/internal/register"
 )
 
 // GroupName is the API group of NodePool and NodeClaim.
@@ -22,7 +22,10 @@ const (
 
 var (
 	// SchemeBuilder collects the functions that add this group to a scheme.
-	SchemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
+	SchemeBuilder = register.SchemeBuilder(SchemeGroupVersion,
+		&NodePool{}, &NodePoolList{},
+		&NodeClaim{}, &NodeClaimList{},
+	)
 	// AddToScheme adds NodePool and NodeClaim to a scheme.
 	AddToScheme = SchemeBuilder.AddToScheme
 )
@@ -33,13 +36,4 @@ func Kind(kind string) schema.GroupKind { return SchemeGroupVersion.WithKind(kin
 // Resource returns a group-qualified resource.
 func Resource(resource string) schema.GroupResource {
 	return SchemeGroupVersion.WithResource(resource).GroupResource()
-}
-
-func addKnownTypes(scheme *runtime.Scheme) error {
-	scheme.AddKnownTypes(SchemeGroupVersion,
-		&NodePool{}, &NodePoolList{},
-		&NodeClaim{}, &NodeClaimList{},
-	)
-	metav1.AddToGroupVersion(scheme, SchemeGroupVersion)
-	return nil
 }

@@ -4,6 +4,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/fleet-scheduler/fleet-scheduler/provision/apis/internal/conditions"
 )
 
 // NodePoolStatus is the observed state of a NodePool.
@@ -79,14 +81,11 @@ func (in *NodeClaim) SetCondition(c metav1.Condition) bool {
 	return SetCondition(&in.Status.Conditions, c)
 }
 
-// SetCondition adds or updates c in conditions with
+// SetCondition adds or updates c in conds with
 // meta.SetStatusCondition. The API requires a reason, so an empty one is
 // filled with the condition type. It reports whether anything changed.
-func SetCondition(conditions *[]metav1.Condition, c metav1.Condition) bool {
-	if c.Reason == "" {
-		c.Reason = c.Type
-	}
-	return meta.SetStatusCondition(conditions, c)
+func SetCondition(conds *[]metav1.Condition, c metav1.Condition) bool {
+	return conditions.Set(conds, c)
 }
 
 // IsConditionTrue reports whether the condition of the given type is True.

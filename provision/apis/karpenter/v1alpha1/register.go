@@ -1,9 +1,9 @@
 package v1alpha1
 
 import (
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/fleet-scheduler/fleet-scheduler/provision/apis/internal/register"
 )
 
 // GroupName is the API group of NodeOverlay (the group of NodePool).
@@ -20,7 +20,7 @@ const (
 
 var (
 	// SchemeBuilder collects the functions that add this group to a scheme.
-	SchemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
+	SchemeBuilder = register.SchemeBuilder(SchemeGroupVersion, &NodeOverlay{}, &NodeOverlayList{})
 	// AddToScheme adds NodeOverlay to a scheme.
 	AddToScheme = SchemeBuilder.AddToScheme
 )
@@ -31,10 +31,4 @@ func Kind(kind string) schema.GroupKind { return SchemeGroupVersion.WithKind(kin
 // Resource returns a group-qualified resource.
 func Resource(resource string) schema.GroupResource {
 	return SchemeGroupVersion.WithResource(resource).GroupResource()
-}
-
-func addKnownTypes(scheme *runtime.Scheme) error {
-	scheme.AddKnownTypes(SchemeGroupVersion, &NodeOverlay{}, &NodeOverlayList{})
-	metav1.AddToGroupVersion(scheme, SchemeGroupVersion)
-	return nil
 }

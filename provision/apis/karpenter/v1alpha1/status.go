@@ -3,6 +3,8 @@ package v1alpha1
 import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/fleet-scheduler/fleet-scheduler/provision/apis/internal/conditions"
 )
 
 // Condition types. Ready is True when ValidationSucceeded is.
@@ -38,10 +40,7 @@ func (in *NodeOverlay) GetCondition(conditionType string) *metav1.Condition {
 // whether anything changed.
 func (in *NodeOverlay) SetCondition(c metav1.Condition) bool {
 	c.ObservedGeneration = in.Generation
-	if c.Reason == "" {
-		c.Reason = c.Type
-	}
-	return meta.SetStatusCondition(&in.Status.Conditions, c)
+	return conditions.Set(&in.Status.Conditions, c)
 }
 
 // WeightOrZero is the overlay's weight, 0 when unset.

@@ -14,7 +14,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	fwk "k8s.io/kube-scheduler/framework"
-	"k8s.io/utils/ptr"
 
 	"github.com/fleet-scheduler/fleet-scheduler/plugins/apis/config"
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
@@ -22,6 +21,7 @@ import (
 	"github.com/fleet-scheduler/fleet-scheduler/provision/bootstrap"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned"
 	"github.com/fleet-scheduler/fleet-scheduler/test/env"
+	nct "github.com/fleet-scheduler/fleet-scheduler/test/nodeclaimtest"
 )
 
 // stack is a real kube-apiserver with the CRDs, moto seeded like the
@@ -133,25 +133,7 @@ type poolSpec struct {
 }
 
 func (s *stack) createPool(p poolSpec) {
-	np := &karpv1.NodePool{
-		ObjectMeta: metav1.ObjectMeta{Name: p.name},
-		Spec: karpv1.NodePoolSpec{
-			Template: karpv1.NodeClaimTemplate{
-				ObjectMeta: karpv1.ObjectMeta{Labels: p.labels},
-				Spec: karpv1.NodeClaimTemplateSpec{
-					Requirements: p.requirements,
-					Taints:       p.taints,
-					NodeClassRef: &karpv1.NodeClassReference{Group: ec2v1.GroupName, Kind: "EC2NodeClass", Name: "default"},
-					ExpireAfter:  karpv1.NewNillableDuration(720 * time.Hour),
-				},
-			},
-			Disruption: karpv1.Disruption{ConsolidateAfter: karpv1.NewNillableDuration(30 * time.Second), ConsolidationPolicy: karpv1.ConsolidationPolicyWhenEmptyOrUnderutilized},
-			Limits:     karpv1.Limits(p.limits),
-		},
-	}
-	if p.weight > 0 {
-		np.Spec.Weight = ptr.To(p.weight)
-	}
+	np := nct.Pool{Name: p.name, Labels: p.labels, Requirements: p.requirements, Taints: p.taints, Weight: p.weight, Limits: p.limits}.NodePool()
 	if _, err := s.karp.KarpenterV1().NodePools().Create(s.ctx, np, metav1.CreateOptions{}); err != nil {
 		s.t.Fatalf("creating nodepool %s: %v", p.name, err)
 	}

@@ -42,11 +42,7 @@ func TestParseJoinRoundTrip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in := testInput()
-			if tt.mutate != nil {
-				tt.mutate(&in)
-			}
-			script, err := bootstrap.Render(in)
+			in, script, err := renderMutated(tt.mutate)
 			if err != nil {
 				t.Fatal(err)
 			}

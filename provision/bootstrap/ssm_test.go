@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -58,26 +57,6 @@ func unsign(t *testing.T, ctx context.Context, c *bootstraptest.Cluster, id stri
 	}
 }
 
-// putTokenSecret writes a bootstrap token Secret as `kubeadm token create` would.
-func putTokenSecret(t *testing.T, ctx context.Context, c *bootstraptest.Cluster, id, secret string, expires time.Time) {
-	t.Helper()
-	_, err := c.Client.CoreV1().Secrets(metav1.NamespaceSystem).Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "bootstrap-token-" + id, Namespace: metav1.NamespaceSystem},
-		Type:       bootstrapapi.SecretTypeBootstrapToken,
-		StringData: map[string]string{
-			bootstrapapi.BootstrapTokenIDKey:               id,
-			bootstrapapi.BootstrapTokenSecretKey:           secret,
-			bootstrapapi.BootstrapTokenExpirationKey:       expires.UTC().Format(time.RFC3339),
-			bootstrapapi.BootstrapTokenUsageAuthentication: "true",
-			bootstrapapi.BootstrapTokenUsageSigningKey:     "true",
-			bootstrapapi.BootstrapTokenExtraGroupsKey:      bootstrap.DefaultNodeTokenGroup,
-		},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestSSMTokenSource(t *testing.T) {
 	moto := env.StartMotoT(t)
 	c := bootstraptest.StartCluster(t)
@@ -89,9 +68,9 @@ func TestSSMTokenSource(t *testing.T) {
 	// logs request bodies at this verbosity, and these carry secrets.
 	fixtures := context.Background()
 	expires := time.Now().Add(24 * time.Hour).UTC().Truncate(time.Second)
-	putTokenSecret(t, fixtures, c, "seedab", "seedsecret000001", expires)
-	putTokenSecret(t, fixtures, c, "expird", "expiredsecret001", time.Now().Add(-time.Hour))
-	putTokenSecret(t, fixtures, c, "nosign", "nosigningsecret1", expires)
+	c.CreateToken(t, fixtures, "seedab", "seedsecret000001", expires)
+	c.CreateToken(t, fixtures, "expird", "expiredsecret001", time.Now().Add(-time.Hour))
+	c.CreateToken(t, fixtures, "nosign", "nosigningsecret1", expires)
 	if err := c.SignClusterInfo(fixtures); err != nil {
 		t.Fatal(err)
 	}

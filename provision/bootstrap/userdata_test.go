@@ -35,6 +35,17 @@ func testInput() bootstrap.UserDataInput {
 	}
 }
 
+// renderMutated renders testInput as mutate (if any) changes it, and
+// returns the input with the script.
+func renderMutated(mutate func(in *bootstrap.UserDataInput)) (bootstrap.UserDataInput, string, error) {
+	in := testInput()
+	if mutate != nil {
+		mutate(&in)
+	}
+	script, err := bootstrap.Render(in)
+	return in, script, err
+}
+
 func TestRender(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -203,11 +214,7 @@ func TestRender(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in := testInput()
-			if tt.mutate != nil {
-				tt.mutate(&in)
-			}
-			got, err := bootstrap.Render(in)
+			in, got, err := renderMutated(tt.mutate)
 			if tt.wantErr != "" || tt.errCheck != nil {
 				if err == nil {
 					t.Fatalf("Render() succeeded, want error; script:\n%s", got)

@@ -279,13 +279,8 @@ func TestSpotPrices(t *testing.T) {
 			return p
 		},
 	}, {
-		name: "estimated while EC2 does not answer",
-		api: func() pricing.SpotPriceAPI {
-			cfg := moto.AWSConfig()
-			cfg.BaseEndpoint = aws.String("http://127.0.0.1:1")
-			cfg.RetryMaxAttempts = 1
-			return awsec2.NewFromConfig(cfg)
-		}(),
+		name:  "estimated while EC2 does not answer",
+		api:   awsec2.NewFromConfig(moto.UnreachableAWSConfig()),
 		price: func(*testing.T) float64 { return 0.096 * (1 - pricing.DefaultSpotDiscount) },
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -351,10 +346,7 @@ func TestCatalogRefreshKeepsLastGood(t *testing.T) {
 		t.Fatalf("Status = %v, %+v, %v", built, stats, lastErr)
 	}
 
-	cfg := moto.AWSConfig()
-	cfg.BaseEndpoint = aws.String("http://127.0.0.1:1")
-	cfg.RetryMaxAttempts = 1
-	c.api = awsec2.NewFromConfig(cfg)
+	c.api = awsec2.NewFromConfig(moto.UnreachableAWSConfig())
 	if err := c.Refresh(ctx); err == nil {
 		t.Fatal("refresh against a closed port succeeded")
 	}
@@ -449,18 +441,7 @@ func BenchmarkBuild(b *testing.B) {
 func BenchmarkAssemble(b *testing.B) {
 	ctx := context.Background()
 	api := ec2Client()
-	infos, err := describeInstanceTypes(ctx, api)
-	if err != nil {
-		b.Fatal(err)
-	}
-	zonesByType, err := describeOfferings(ctx, api)
-	if err != nil {
-		b.Fatal(err)
-	}
-	zoneIDs, err := describeZones(ctx, api)
-	if err != nil {
-		b.Fatal(err)
-	}
+	infos, zonesByType, zoneIDs := describeAll(ctx, b, api)
 	opts, _ := Options{Region: "us-east-1"}.withDefaults()
 	prices := staticPrices(b)
 	b.ReportAllocs()

@@ -17,22 +17,30 @@ import (
 // hack/codegen-catalog.sh, i.e. `make generate`).
 var updateSnapshot = flag.Bool("update-offline-snapshot", false, "rewrite snapshot/"+OfflineRegion+".json.gz from moto_server")
 
-// snapshotFromEC2 asks EC2 (moto here) the three questions Build asks and
-// keeps, of each instance type, the fields Build reads.
-func snapshotFromEC2(ctx context.Context, t *testing.T, api EC2API) *Snapshot {
-	t.Helper()
+// describeAll asks EC2 (moto here) the three questions Build asks: the
+// instance types, the zones each is offered in, and the zones' ids.
+func describeAll(ctx context.Context, tb testing.TB, api EC2API) ([]ec2types.InstanceTypeInfo, map[string][]string, map[string]string) {
+	tb.Helper()
 	infos, err := describeInstanceTypes(ctx, api)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	offerings, err := describeOfferings(ctx, api)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	zones, err := describeZones(ctx, api)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	return infos, offerings, zones
+}
+
+// snapshotFromEC2 keeps, of each instance type EC2 describes, the fields
+// Build reads.
+func snapshotFromEC2(ctx context.Context, t *testing.T, api EC2API) *Snapshot {
+	t.Helper()
+	infos, offerings, zones := describeAll(ctx, t, api)
 	s := &Snapshot{Region: OfflineRegion, Zones: zones, Offerings: offerings}
 	for i := range infos {
 		s.InstanceTypes = append(s.InstanceTypes, trimInfo(&infos[i]))

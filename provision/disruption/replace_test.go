@@ -249,12 +249,7 @@ func (h *harness) balancedWeighsTheMove(t *testing.T) {
 	_, nc := h.CreateNode(t, disruptiontest.NodeSpec{Name: "balanced-1", Pool: "balanced", CPU: "2", Memory: "4Gi",
 		Labels: map[string]string{v1.LabelInstanceTypeStable: "t3.medium", v1.LabelTopologyZone: "us-east-1b", karpv1.CapacityTypeLabelKey: karpv1.CapacityTypeOnDemand}})
 	h.onePod(t, "weighed", "balanced", "balanced-1")
-	ev := h.WaitEvent(t, "NodeClaim", nc.Name, "Unconsolidatable")
-	if !strings.Contains(ev, "a replacement is not worth it: Balanced: the move saves 75.0% of the pool's cost for 100.0% of its disruption cost (score 0.75, below 1.00)") {
-		t.Errorf("Unconsolidatable = %q", ev)
-	}
-	time.Sleep(time.Second)
-	if n := h.CountEvents(t, "NodeClaim", nc.Name, "Replacing"); n != 0 {
+	if n := h.notReplaced(t, nc.Name, "a replacement is not worth it: Balanced: the move saves 75.0% of the pool's cost for 100.0% of its disruption cost (score 0.75, below 1.00)"); n != 0 {
 		t.Fatalf("replaced under threshold 1 (%d Replacing events)", n)
 	}
 	if _, err := h.Karp.KarpenterV1().NodePools().Patch(h.Ctx, "balanced", "application/merge-patch+json",
@@ -274,4 +269,17 @@ func (h *harness) balancedWeighsTheMove(t *testing.T) {
 		[]byte(`{"spec":{"disruption":{"consolidateAfter":"Never"}}}`), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// notReplaced waits for the claim's Unconsolidatable event, which must say
+// why, then gives the loop a second and returns how many Replacing events
+// the claim has had.
+func (h *harness) notReplaced(t *testing.T, claim, why string) int {
+	t.Helper()
+	ev := h.WaitEvent(t, "NodeClaim", claim, "Unconsolidatable")
+	if !strings.Contains(ev, why) {
+		t.Errorf("Unconsolidatable = %q", ev)
+	}
+	time.Sleep(time.Second)
+	return h.CountEvents(t, "NodeClaim", claim, "Replacing")
 }

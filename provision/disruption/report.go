@@ -4,11 +4,10 @@ import (
 	"sync"
 
 	v1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
 )
 
 // reporter records why a node is not disrupted, on its NodeClaim and its
@@ -44,9 +43,9 @@ func (r *reporter) blocked(nc *karpv1.NodeClaim, node *v1.Node, reason, message 
 	if same {
 		return
 	}
-	r.rec.Eventf(nc, nodeObject(node), v1.EventTypeNormal, reason, "Disrupt", "%s", message)
+	r.rec.Eventf(nc, controller.NodeObject(node), v1.EventTypeNormal, reason, "Disrupt", "%s", message)
 	if node != nil {
-		r.rec.Eventf(nodeObject(node), nil, v1.EventTypeNormal, reason, "Disrupt", "%s", message)
+		r.rec.Eventf(controller.NodeObject(node), nil, v1.EventTypeNormal, reason, "Disrupt", "%s", message)
 	}
 }
 
@@ -73,19 +72,8 @@ func (r *reporter) event(nc *karpv1.NodeClaim, node *v1.Node, eventType, reason,
 	r.mu.Lock()
 	delete(r.last, nc.Name)
 	r.mu.Unlock()
-	r.rec.Eventf(nc, nodeObject(node), eventType, reason, "Disrupt", "%s", message)
+	r.rec.Eventf(nc, controller.NodeObject(node), eventType, reason, "Disrupt", "%s", message)
 	if node != nil {
-		r.rec.Eventf(nodeObject(node), nil, eventType, reason, "Disrupt", "%s", message)
+		r.rec.Eventf(controller.NodeObject(node), nil, eventType, reason, "Disrupt", "%s", message)
 	}
-}
-
-// nodeObject is a shallow copy of node with its kind set, so a recorder
-// whose scheme lacks the core types can reference it; nil stays nil.
-func nodeObject(node *v1.Node) runtime.Object {
-	if node == nil {
-		return nil
-	}
-	c := *node
-	c.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Node"}
-	return &c
 }

@@ -239,7 +239,7 @@ func (d *Drainer) deleteExpiring(ctx context.Context, node *v1.Node, pod *v1.Pod
 	}
 	klog.FromContext(ctx).V(2).Info("Deleted pod: the node's terminationGracePeriod ends", "pod", klog.KObj(pod),
 		"node", node.Name, "gracePeriodSeconds", grace, "deadline", deadline)
-	d.Recorder.Eventf(withKind(pod), withKind(node), v1.EventTypeWarning, "Deleted", "Drain",
+	d.Recorder.Eventf(controller.WithKind(pod), controller.WithKind(node), v1.EventTypeWarning, "Deleted", "Drain",
 		"Deleted with %ds grace: node %s's terminationGracePeriod ends at %s", grace, node.Name, deadline.UTC().Format(time.RFC3339))
 	return true
 }
@@ -255,7 +255,7 @@ func (d *Drainer) evict(ctx context.Context, node *v1.Node, nc *karpv1.NodeClaim
 			reason = "the node is disrupted: " + c
 		}
 		klog.FromContext(ctx).V(2).Info("Evicted pod", "pod", klog.KObj(pod), "node", node.Name)
-		d.Recorder.Eventf(withKind(pod), withKind(node), v1.EventTypeNormal, "Evicted", "Drain", "Evicted from node %s: %s", node.Name, reason)
+		d.Recorder.Eventf(controller.WithKind(pod), controller.WithKind(node), v1.EventTypeNormal, "Evicted", "Drain", "Evicted from node %s: %s", node.Name, reason)
 		return true, ""
 	case apierrors.IsNotFound(err), apierrors.IsConflict(err):
 		// Gone already, or a different pod of the same name now.
@@ -298,9 +298,9 @@ func (d *Drainer) forget(nodeName string) bool {
 
 // record puts an event on the node and on its claim.
 func (d *Drainer) record(node *v1.Node, nc *karpv1.NodeClaim, eventType, reason, note string) {
-	d.Recorder.Eventf(withKind(node), nil, eventType, reason, "Drain", "%s", note)
+	d.Recorder.Eventf(controller.WithKind(node), nil, eventType, reason, "Drain", "%s", note)
 	if nc != nil {
-		d.Recorder.Eventf(nc, withKind(node), eventType, reason, "Drain", "%s", note)
+		d.Recorder.Eventf(nc, controller.WithKind(node), eventType, reason, "Drain", "%s", note)
 	}
 	d.mu.Lock()
 	if d.reported == nil {
@@ -361,20 +361,4 @@ func summarize(msgs []string, n int) string {
 		return strings.Join(msgs, "; ")
 	}
 	return fmt.Sprintf("%s; and %d more", strings.Join(msgs[:n], "; "), len(msgs)-n)
-}
-
-// withKind returns a shallow copy of obj with its kind and version set, so
-// any recorder can reference it.
-func withKind[T *v1.Node | *v1.Pod](obj T) T {
-	switch o := any(obj).(type) {
-	case *v1.Node:
-		c := *o
-		c.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Node"}
-		return any(&c).(T)
-	case *v1.Pod:
-		c := *o
-		c.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}
-		return any(&c).(T)
-	}
-	return obj
 }

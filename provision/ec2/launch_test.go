@@ -16,9 +16,7 @@ var allZones = []string{"us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d", 
 
 func TestLaunchOneInstance(t *testing.T) {
 	ctx := context.Background()
-	ec2c, ssmc := motoClients()
-	f := newFixture(t, ec2c, ssmc)
-	p := NewProvider(ec2c, ProviderOptions{})
+	p, f, ec2c := motoProvider(t)
 	req := f.request(t, "claim-one", candidate(t, "t3.large", ArchAMD64, allZones...))
 	// Bytes that a careless encoder would mangle: UTF-8, CRLF, a NUL, no final newline.
 	req.UserData = "#!/bin/bash\r\necho 'héllo ✓'\x00\nkubeadm join 10.0.0.1:6443 --token abc.def"
@@ -116,9 +114,7 @@ func assertUserData(t *testing.T, where, encoded, want string) {
 
 func TestLaunchIsIdempotentPerClaim(t *testing.T) {
 	ctx := context.Background()
-	ec2c, ssmc := motoClients()
-	f := newFixture(t, ec2c, ssmc)
-	p := NewProvider(ec2c, ProviderOptions{})
+	p, f, ec2c := motoProvider(t)
 	req := f.request(t, "claim-retry", candidate(t, "m5.large", ArchAMD64, allZones...))
 	first, err := p.Launch(ctx, req)
 	if err != nil {
@@ -161,9 +157,7 @@ func TestLaunchIsIdempotentPerClaim(t *testing.T) {
 
 func TestLaunchPicksCheapestOverride(t *testing.T) {
 	ctx := context.Background()
-	ec2c, ssmc := motoClients()
-	f := newFixture(t, ec2c, ssmc)
-	p := NewProvider(ec2c, ProviderOptions{})
+	p, f, _ := motoProvider(t)
 	// Given in the wrong order on purpose: Launch orders overrides by price.
 	// moto ignores the allocation strategy and priorities and launches the
 	// first override, so this checks the order we send; AWS's lowest-price
@@ -196,9 +190,7 @@ func TestLaunchPicksCheapestOverride(t *testing.T) {
 
 func TestListGetDelete(t *testing.T) {
 	ctx := context.Background()
-	ec2c, ssmc := motoClients()
-	f := newFixture(t, ec2c, ssmc)
-	p := NewProvider(ec2c, ProviderOptions{})
+	p, f, _ := motoProvider(t)
 	a, err := p.Launch(ctx, f.request(t, "claim-a", candidate(t, "t3.small", ArchAMD64, allZones...)))
 	if err != nil {
 		t.Fatal(err)
@@ -260,9 +252,7 @@ func TestListGetDelete(t *testing.T) {
 }
 
 func TestLaunchRejectsIncompatibleRequest(t *testing.T) {
-	ec2c, ssmc := motoClients()
-	f := newFixture(t, ec2c, ssmc)
-	p := NewProvider(ec2c, ProviderOptions{})
+	p, f, _ := motoProvider(t)
 	req := f.request(t, "claim-none", candidate(t, "c7g.large", ArchARM64, allZones...))
 	delete(req.AMIs, ArchARM64)
 	if _, err := p.Launch(context.Background(), req); !errors.Is(err, ErrNoCompatibleOfferings) {
@@ -279,9 +269,7 @@ func TestLaunchRejectsIncompatibleRequest(t *testing.T) {
 // them in both places); a snapshot volume's initialization rate is kept.
 func TestLaunchTemplateNetworkInterface(t *testing.T) {
 	ctx := context.Background()
-	ec2c, ssmc := motoClients()
-	f := newFixture(t, ec2c, ssmc)
-	p := NewProvider(ec2c, ProviderOptions{})
+	p, f, ec2c := motoProvider(t)
 	req := f.request(t, "claim-nic", candidate(t, "t3.large", ArchAMD64, allZones...))
 	req.Network = &NetworkInterface{AssociatePublicIPAddress: aws.Bool(false), IPv4PrefixCount: aws.Int32(2), UDPTimeout: aws.Int32(30)}
 	req.BlockDeviceMappings[0].SnapshotID = "snap-0123456789abcdef0"

@@ -25,9 +25,7 @@ func (c *countingEC2) DescribeInstances(ctx context.Context, in *awsec2.Describe
 // one DescribeInstances, and each gets its own claim's instance (or none).
 func TestConcurrentLookupsShareOneCall(t *testing.T) {
 	ctx := context.Background()
-	ec2c, ssmc := motoClients()
-	f := newFixture(t, ec2c, ssmc)
-	launcher := NewProvider(ec2c, ProviderOptions{})
+	launcher, f, ec2c := motoProvider(t)
 	launched := map[string]string{}
 	for i := range 3 {
 		claim := fmt.Sprintf("claim-%d", i)

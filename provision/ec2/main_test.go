@@ -34,6 +34,14 @@ func clientsAt(endpoint string) (*awsec2.Client, *ssm.Client) {
 
 func motoClients() (*awsec2.Client, *ssm.Client) { return clientsAt(moto.Endpoint) }
 
+// motoProvider is a provider on moto's clients, the fixture to launch with,
+// and the EC2 client to look at what it did.
+func motoProvider(t *testing.T) (*Provider, fixture, *awsec2.Client) {
+	t.Helper()
+	ec2c, ssmc := motoClients()
+	return NewProvider(ec2c, ProviderOptions{}), newFixture(t, ec2c, ssmc), ec2c
+}
+
 var nonName = regexp.MustCompile(`[^a-z0-9-]+`)
 
 // clusterName is unique per test.

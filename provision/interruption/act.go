@@ -8,11 +8,11 @@ import (
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/drain"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/ec2"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/interruption/messages"
@@ -167,9 +167,9 @@ func (c *Controller) notify(msg messages.Message, instanceID string, nc *karpv1.
 }
 
 func (c *Controller) event(nc *karpv1.NodeClaim, node *v1.Node, eventType, reason, note string) {
-	c.Recorder.Eventf(nc, nodeObject(node), eventType, reason, "Interrupt", "%s", note)
+	c.Recorder.Eventf(nc, controller.NodeObject(node), eventType, reason, "Interrupt", "%s", note)
 	if node != nil {
-		c.Recorder.Eventf(nodeObject(node), nil, eventType, reason, "Interrupt", "%s", note)
+		c.Recorder.Eventf(controller.NodeObject(node), nil, eventType, reason, "Interrupt", "%s", note)
 	}
 }
 
@@ -184,15 +184,4 @@ func (c *Controller) node(nc *karpv1.NodeClaim) *v1.Node {
 		return nil
 	}
 	return node
-}
-
-// nodeObject is a shallow copy of node with its kind set, so the event
-// recorder can reference it whatever its scheme; nil stays nil.
-func nodeObject(node *v1.Node) runtime.Object {
-	if node == nil {
-		return nil
-	}
-	n := *node
-	n.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Node"}
-	return &n
 }

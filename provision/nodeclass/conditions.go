@@ -3,12 +3,12 @@ package nodeclass
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/aws/smithy-go"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/conditions"
 )
 
 // readyDependents are the conditions Ready sums up.
@@ -70,16 +70,5 @@ func readyCondition(class *ec2v1.EC2NodeClass) metav1.Condition {
 			status = metav1.ConditionUnknown
 		}
 	}
-	if status == metav1.ConditionTrue {
-		return metav1.Condition{Type: ec2v1.ConditionTypeReady, Status: status, Reason: "Ready"}
-	}
-	return metav1.Condition{Type: ec2v1.ConditionTypeReady, Status: status, Reason: "NotReady", Message: strings.Join(messages, "; ")}
-}
-
-func notActedOnCondition(fields []string) metav1.Condition {
-	if len(fields) == 0 {
-		return metav1.Condition{Type: ConditionTypeFieldsNotActedOn, Status: metav1.ConditionFalse, Reason: "AllFieldsActedOn"}
-	}
-	return metav1.Condition{Type: ConditionTypeFieldsNotActedOn, Status: metav1.ConditionTrue, Reason: "FieldsNotActedOn",
-		Message: "accepted but not acted on by fleet-scheduler: " + strings.Join(fields, ", ")}
+	return conditions.Ready(ec2v1.ConditionTypeReady, status, messages)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned"
 	ec2listers "github.com/fleet-scheduler/fleet-scheduler/provision/client/listers/ec2/v1"
 	karplisters "github.com/fleet-scheduler/fleet-scheduler/provision/client/listers/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/conditions"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/ec2"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/instanceprofile"
@@ -116,7 +117,7 @@ func (c *Controller) reconcile(ctx context.Context, current *ec2v1.EC2NodeClass)
 		next = c.bootstrapCondition(ctx, class)
 	}
 	class.SetCondition(readyCondition(class))
-	class.SetCondition(notActedOnCondition(NotActedOn(spec)))
+	class.SetCondition(conditions.FieldsNotActedOn(NotActedOn(spec)))
 
 	if !equality.Semantic.DeepEqual(current.Status, class.Status) {
 		if _, err := c.Karpenter.EC2V1().EC2NodeClasses().UpdateStatus(ctx, class, metav1.UpdateOptions{}); err != nil {

@@ -320,8 +320,7 @@ func (h *harness) waitCondition(t *testing.T, name, conditionType string, status
 		if err != nil {
 			return false, err
 		}
-		c := got.GetCondition(conditionType)
-		return c != nil && c.Status == status && c.ObservedGeneration == got.Generation, nil
+		return env.HasCondition(got, conditionType, status), nil
 	}, func() string {
 		return "EC2NodeClass " + name + " " + conditionType + "=" + string(status) + "; conditions: " + dump(got)
 	})
@@ -347,9 +346,7 @@ func poll(t *testing.T, cond wait.ConditionWithContextFunc, what func() string) 
 	t.Helper()
 	// 60s: the controller checks the token again every 15s, and a loaded CI
 	// machine (sandboxes beside this package) has taken over 30s for two.
-	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 60*time.Second, true, cond); err != nil {
-		t.Fatalf("waiting for %s: %v", what(), err)
-	}
+	env.Poll(t, 60*time.Second, cond, what)
 }
 
 func dump(class *ec2v1.EC2NodeClass) string {

@@ -2,12 +2,13 @@ package nodeclass
 
 import (
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/conditions"
 )
 
 // ConditionTypeFieldsNotActedOn is True when the class sets Karpenter v1
 // fields that fleet-scheduler accepts (they round-trip) but does not act on
 // yet; its message lists them. Nothing is ignored silently.
-const ConditionTypeFieldsNotActedOn = "FieldsNotActedOn"
+const ConditionTypeFieldsNotActedOn = conditions.TypeFieldsNotActedOn
 
 // NotActedOn lists the set fields of spec that launching does not use.
 func NotActedOn(spec *ec2v1.EC2NodeClassSpec) []string {

@@ -72,10 +72,7 @@ func TestLiveSpotFromMoto(t *testing.T) {
 	}
 
 	// A failing refresh keeps the last good table.
-	cfg := m.AWSConfig()
-	cfg.BaseEndpoint = aws.String("http://127.0.0.1:1")
-	cfg.RetryMaxAttempts = 1
-	l.api = awsec2.NewFromConfig(cfg)
+	l.api = awsec2.NewFromConfig(m.UnreachableAWSConfig())
 	if err := l.RefreshSpot(ctx); err == nil {
 		t.Fatal("RefreshSpot against a closed port succeeded")
 	}

@@ -5,6 +5,9 @@
 // Ready, and removes pods being deleted (after a delay a pod may ask for
 // with an annotation), as a kubelet does once their containers stop.
 //
+// Start alone (the apiserver with the CRDs, clients, informer factories and
+// an event recorder) also serves the static NodePool test.
+//
 // It is for tests only: it starts servers and calls t.Fatal.
 package disruptiontest
 

@@ -102,6 +102,15 @@ func (m *Moto) AWSConfig() aws.Config {
 	}
 }
 
+// UnreachableAWSConfig is AWSConfig pointed at a port nothing listens on,
+// tried once: every call fails at once, as when AWS does not answer.
+func (m *Moto) UnreachableAWSConfig() aws.Config {
+	cfg := m.AWSConfig()
+	cfg.BaseEndpoint = aws.String("http://127.0.0.1:1")
+	cfg.RetryMaxAttempts = 1
+	return cfg
+}
+
 // Env points the AWS SDK at this server, with static test credentials and
 // no instance metadata: KEY=VALUE pairs for a process's environment.
 func (m *Moto) Env() []string {

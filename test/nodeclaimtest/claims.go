@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
 
 	"github.com/fleet-scheduler/fleet-scheduler/hack/sandbox/join"
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
@@ -36,6 +37,9 @@ type Pool struct {
 	StartupTaints []v1.Taint
 	// NodeClass defaults to the example's.
 	NodeClass string
+	// Weight is set when above zero.
+	Weight int32
+	Limits v1.ResourceList
 }
 
 // Req is a NodePool requirement.
@@ -47,9 +51,8 @@ func Req(key string, op v1.NodeSelectorOperator, values ...string) karpv1.NodeSe
 // launcher prefer spot.
 var OnDemand = Req(karpv1.CapacityTypeLabelKey, v1.NodeSelectorOpIn, karpv1.CapacityTypeOnDemand)
 
-// CreatePool creates the NodePool.
-func (e *Env) CreatePool(t *testing.T, p Pool) *karpv1.NodePool {
-	t.Helper()
+// NodePool is the NodePool p describes.
+func (p Pool) NodePool() *karpv1.NodePool {
 	class := p.NodeClass
 	if class == "" {
 		class = NodeClassName
@@ -68,9 +71,19 @@ func (e *Env) CreatePool(t *testing.T, p Pool) *karpv1.NodePool {
 				},
 			},
 			Disruption: karpv1.Disruption{ConsolidateAfter: karpv1.NewNillableDuration(30 * time.Second), ConsolidationPolicy: karpv1.ConsolidationPolicyWhenEmptyOrUnderutilized},
+			Limits:     karpv1.Limits(p.Limits),
 		},
 	}
-	created, err := e.Karp.KarpenterV1().NodePools().Create(e.Ctx, np, metav1.CreateOptions{})
+	if p.Weight > 0 {
+		np.Spec.Weight = ptr.To(p.Weight)
+	}
+	return np
+}
+
+// CreatePool creates the NodePool.
+func (e *Env) CreatePool(t *testing.T, p Pool) *karpv1.NodePool {
+	t.Helper()
+	created, err := e.Karp.KarpenterV1().NodePools().Create(e.Ctx, p.NodePool(), metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("creating nodepool %s: %v", p.Name, err)
 	}

@@ -101,6 +101,27 @@ func (c *Cluster) SignClusterInfo(ctx context.Context) error {
 	return SignClusterInfo(ctx, c.Client, time.Now())
 }
 
+// CreateToken writes a bootstrap token Secret of the node token group, valid
+// until expires, as `kubeadm token create` does; it is not signed yet.
+func (c *Cluster) CreateToken(t testing.TB, ctx context.Context, id, secret string, expires time.Time) {
+	t.Helper()
+	_, err := c.Client.CoreV1().Secrets(metav1.NamespaceSystem).Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: bootstrapapi.BootstrapTokenSecretPrefix + id, Namespace: metav1.NamespaceSystem},
+		Type:       bootstrapapi.SecretTypeBootstrapToken,
+		StringData: map[string]string{
+			bootstrapapi.BootstrapTokenIDKey:               id,
+			bootstrapapi.BootstrapTokenSecretKey:           secret,
+			bootstrapapi.BootstrapTokenExpirationKey:       expires.UTC().Format(time.RFC3339),
+			bootstrapapi.BootstrapTokenUsageAuthentication: "true",
+			bootstrapapi.BootstrapTokenUsageSigningKey:     "true",
+			bootstrapapi.BootstrapTokenExtraGroupsKey:      bootstrap.DefaultNodeTokenGroup,
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // PublishClusterInfo does what `kubeadm init`'s bootstrap-token phase does:
 // creates bootstrap.KubeadmJoinObjects, kube-public/cluster-info holding the
 // server URL and CA in an unnamed cluster, readable by system:anonymous,

@@ -10,8 +10,25 @@ import (
 // (aws.ec2@EC2SpotInstanceInterruptionWarning, ...@EC2InstanceRebalanceRecommendation,
 // aws.health@AWSHealthEvent, aws.ec2@EC2InstanceStateChangeNotification).
 
+// instanceDetail is the part of a spot, rebalance or state-change detail
+// that names its one instance.
+type instanceDetail struct {
+	InstanceID string `json:"instance-id"`
+}
+
+func (d *instanceDetail) instance() *instanceDetail { return d }
+
+// decodeInstanceDetail decodes raw into d, a detail about one instance, and
+// returns that instance's id.
+func decodeInstanceDetail(raw json.RawMessage, d interface{ instance() *instanceDetail }) ([]string, error) {
+	if err := decodeDetail(raw, d); err != nil {
+		return nil, err
+	}
+	return instanceID(d.instance().InstanceID)
+}
+
 type spotDetail struct {
-	InstanceID     string `json:"instance-id"`
+	instanceDetail
 	InstanceAction string `json:"instance-action"`
 }
 
@@ -19,10 +36,7 @@ type spotDetail struct {
 // hibernate, and the instance goes either way.
 func parseSpot(msg *Message, raw json.RawMessage) error {
 	var d spotDetail
-	if err := decodeDetail(raw, &d); err != nil {
-		return err
-	}
-	ids, err := instanceID(d.InstanceID)
+	ids, err := decodeInstanceDetail(raw, &d)
 	if err != nil {
 		return err
 	}
@@ -31,16 +45,8 @@ func parseSpot(msg *Message, raw json.RawMessage) error {
 	return nil
 }
 
-type rebalanceDetail struct {
-	InstanceID string `json:"instance-id"`
-}
-
 func parseRebalance(msg *Message, raw json.RawMessage) error {
-	var d rebalanceDetail
-	if err := decodeDetail(raw, &d); err != nil {
-		return err
-	}
-	ids, err := instanceID(d.InstanceID)
+	ids, err := decodeInstanceDetail(raw, &instanceDetail{})
 	if err != nil {
 		return err
 	}
@@ -94,16 +100,13 @@ func parseHealth(msg *Message, raw json.RawMessage) error {
 }
 
 type stateChangeDetail struct {
-	InstanceID string `json:"instance-id"`
-	State      string `json:"state"`
+	instanceDetail
+	State string `json:"state"`
 }
 
 func parseStateChange(msg *Message, raw json.RawMessage) error {
 	var d stateChangeDetail
-	if err := decodeDetail(raw, &d); err != nil {
-		return err
-	}
-	ids, err := instanceID(d.InstanceID)
+	ids, err := decodeInstanceDetail(raw, &d)
 	if err != nil {
 		return err
 	}

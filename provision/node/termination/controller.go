@@ -77,7 +77,7 @@ func (c *Controller) reconcile(ctx context.Context, node *v1.Node) (controller.R
 	if err != nil {
 		return controller.Result{}, err
 	}
-	c.Recorder.Eventf(withKind(node), nc, v1.EventTypeNormal, "DeletingNodeClaim", "Terminate",
+	c.Recorder.Eventf(controller.WithKind(node), nc, v1.EventTypeNormal, "DeletingNodeClaim", "Terminate",
 		"Node is being deleted: deleting NodeClaim %s, which drains the Node and terminates its instance", nc.Name)
 	logger.V(2).Info("Deleted the NodeClaim of a Node being deleted", "nodeClaim", nc.Name)
 	return controller.Result{}, nil
@@ -130,12 +130,4 @@ func RemoveFinalizer(ctx context.Context, kube kubernetes.Interface, node *v1.No
 		return nil
 	}
 	return controller.RemoveFinalizer(ctx, kube.CoreV1().Nodes().Patch, node, karpv1.TerminationFinalizer)
-}
-
-// withKind returns a shallow copy of the Node with its kind and version
-// set, so any recorder can reference it.
-func withKind(node *v1.Node) *v1.Node {
-	n := *node
-	n.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Node"}
-	return &n
 }

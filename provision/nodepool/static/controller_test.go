@@ -12,18 +12,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/events"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 	"k8s.io/utils/ptr"
 
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned"
-	clientscheme "github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned/scheme"
-	"github.com/fleet-scheduler/fleet-scheduler/provision/client/informers/externalversions"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/nodepool/static"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
+	"github.com/fleet-scheduler/fleet-scheduler/test/disruptiontest"
 	"github.com/fleet-scheduler/fleet-scheduler/test/env"
 )
 
@@ -42,25 +39,15 @@ func (onePool) Pools() []*packing.Pool {
 // TestStaticNodePool runs the controller against a real apiserver: claims
 // follow spec.replicas up and down, within limits.nodes.
 func TestStaticNodePool(t *testing.T) {
-	api := env.StartAPIServer(t)
-	env.InstallCRDs(t, api.Config)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	cfg := rest.CopyConfig(api.Config)
-	cfg.ContentType = "application/json"
-	karp := versioned.NewForConfigOrDie(cfg)
-	factory := externalversions.NewSharedInformerFactory(karp, 0)
-	pools, claims := factory.Karpenter().V1().NodePools(), factory.Karpenter().V1().NodeClaims()
-	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: api.Client.EventsV1()})
-	broadcaster.StartRecordingToSink(ctx.Done())
-	t.Cleanup(broadcaster.Shutdown)
+	c := disruptiontest.Start(t)
+	ctx, karp := c.Ctx, c.Karp
+	pools, claims := c.KarpInformers.Karpenter().V1().NodePools(), c.KarpInformers.Karpenter().V1().NodeClaims()
 	ctl := controller.New(static.Name, &static.Controller{Karpenter: karp, NodePools: pools.Lister(), NodeClaims: claims.Lister(),
-		Pools: onePool{}, Recorder: broadcaster.NewRecorder(clientscheme.Scheme, "fleet-scheduler")})
+		Pools: onePool{}, Recorder: c.Recorder})
 	if err := static.Register(ctl, pools.Informer(), claims.Informer()); err != nil {
 		t.Fatal(err)
 	}
-	factory.Start(ctx.Done())
-	factory.WaitForCacheSync(ctx.Done())
+	c.Start(t)
 	go ctl.Run(ctx, 2)
 
 	np := &karpv1.NodePool{ObjectMeta: metav1.ObjectMeta{Name: "fixed"}, Spec: karpv1.NodePoolSpec{
@@ -120,7 +107,7 @@ func TestStaticNodePool(t *testing.T) {
 	// more fits.
 	scale(ctx, t, karp, `{"spec":{"replicas":3}}`)
 	settle("replicas 3 within limits.nodes 4", 2, 4)
-	ev := env.WaitEvent(t, api.Client, "NodePool", "fixed", "LimitReached", "", 20*time.Second)
+	ev := env.WaitEvent(t, c.Kube, "NodePool", "fixed", "LimitReached", "", 20*time.Second)
 	if !strings.Contains(ev, "limits.nodes (4) counts 4 claim(s)") {
 		t.Errorf("LimitReached = %q", ev)
 	}

@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/conditions"
 )
 
 func validationCondition(errs field.ErrorList) metav1.Condition {
@@ -45,16 +46,5 @@ func readyCondition(np *karpv1.NodePool) metav1.Condition {
 			messages = append(messages, t+"=Unknown: "+c.Message)
 		}
 	}
-	if status == metav1.ConditionTrue {
-		return metav1.Condition{Type: karpv1.ConditionTypeReady, Status: status, Reason: "Ready"}
-	}
-	return metav1.Condition{Type: karpv1.ConditionTypeReady, Status: status, Reason: "NotReady", Message: strings.Join(messages, "; ")}
-}
-
-func notActedOnCondition(fields []string) metav1.Condition {
-	if len(fields) == 0 {
-		return metav1.Condition{Type: ConditionTypeFieldsNotActedOn, Status: metav1.ConditionFalse, Reason: "AllFieldsActedOn"}
-	}
-	return metav1.Condition{Type: ConditionTypeFieldsNotActedOn, Status: metav1.ConditionTrue, Reason: "FieldsNotActedOn",
-		Message: "accepted but not acted on by fleet-scheduler: " + strings.Join(fields, ", ")}
+	return conditions.Ready(karpv1.ConditionTypeReady, status, messages)
 }

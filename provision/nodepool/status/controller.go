@@ -19,6 +19,7 @@ import (
 	"github.com/fleet-scheduler/fleet-scheduler/provision/client/clientset/versioned"
 	ec2listers "github.com/fleet-scheduler/fleet-scheduler/provision/client/listers/ec2/v1"
 	karplisters "github.com/fleet-scheduler/fleet-scheduler/provision/client/listers/karpenter/v1"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/conditions"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/launchhealth"
 )
@@ -58,7 +59,7 @@ func (c *Controller) reconcile(ctx context.Context, current *karpv1.NodePool) (c
 	}
 	pool.SetCondition(readyCondition(pool))
 	c.healthConditions(current, pool)
-	pool.SetCondition(notActedOnCondition(NotActedOn(&pool.Spec)))
+	pool.SetCondition(conditions.FieldsNotActedOn(NotActedOn(&pool.Spec)))
 	if pool.Status.Resources, pool.Status.Nodes, err = c.usage(pool.Name); err != nil {
 		return controller.Result{}, err
 	}

@@ -284,21 +284,28 @@ func (h *harness) createClaim(t *testing.T, name, pool string, capacity v1.Resou
 
 func (h *harness) waitCondition(t *testing.T, name, conditionType string, status metav1.ConditionStatus) *karpv1.NodePool {
 	t.Helper()
-	var got *karpv1.NodePool
-	poll(t, func(ctx context.Context) (bool, error) {
-		var err error
-		if got, err = h.karp.KarpenterV1().NodePools().Get(ctx, name, metav1.GetOptions{}); err != nil {
-			return false, err
-		}
-		c := got.GetCondition(conditionType)
-		return c != nil && c.Status == status && c.ObservedGeneration == got.Generation, nil
-	}, func() string {
-		return "NodePool " + name + " " + conditionType + "=" + string(status) + "; status: " + dump(got)
+	return h.waitPool(t, name, conditionType+"="+string(status), func(got *karpv1.NodePool) bool {
+		return env.HasCondition(got, conditionType, status)
 	})
-	return got
 }
 
 func (h *harness) waitResources(t *testing.T, name string, nodes int64, want v1.ResourceList) {
+	t.Helper()
+	h.waitPool(t, name, "resources", func(got *karpv1.NodePool) bool {
+		if got.Status.Nodes == nil || *got.Status.Nodes != nodes || len(got.Status.Resources) != len(want) {
+			return false
+		}
+		for k, q := range want {
+			if have, ok := got.Status.Resources[k]; !ok || have.Cmp(q) != 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// waitPool waits until the pool is as wanted (what says how) and returns it.
+func (h *harness) waitPool(t *testing.T, name, what string, wanted func(*karpv1.NodePool) bool) *karpv1.NodePool {
 	t.Helper()
 	var got *karpv1.NodePool
 	poll(t, func(ctx context.Context) (bool, error) {
@@ -306,16 +313,9 @@ func (h *harness) waitResources(t *testing.T, name string, nodes int64, want v1.
 		if got, err = h.karp.KarpenterV1().NodePools().Get(ctx, name, metav1.GetOptions{}); err != nil {
 			return false, err
 		}
-		if got.Status.Nodes == nil || *got.Status.Nodes != nodes || len(got.Status.Resources) != len(want) {
-			return false, nil
-		}
-		for k, q := range want {
-			if have, ok := got.Status.Resources[k]; !ok || have.Cmp(q) != 0 {
-				return false, nil
-			}
-		}
-		return true, nil
-	}, func() string { return "NodePool " + name + " resources; status: " + dump(got) })
+		return wanted(got), nil
+	}, func() string { return "NodePool " + name + " " + what + "; status: " + dump(got) })
+	return got
 }
 
 // waitEvent waits for an event about the pool with the reason and a note
@@ -327,9 +327,7 @@ func (h *harness) waitEvent(t *testing.T, name, reason, text string) {
 
 func poll(t *testing.T, cond wait.ConditionWithContextFunc, what func() string) {
 	t.Helper()
-	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 30*time.Second, true, cond); err != nil {
-		t.Fatalf("waiting for %s: %v", what(), err)
-	}
+	env.Poll(t, 30*time.Second, cond, what)
 }
 
 func dump(np *karpv1.NodePool) string {

@@ -1,13 +1,24 @@
-// Package conditions builds the status conditions that the NodePool and
-// EC2NodeClass controllers write alike: Ready summed up from dependents, and
+// Package conditions holds what the API types and their controllers share
+// about status conditions: setting one, Ready summed up from dependents, and
 // FieldsNotActedOn listing what is accepted but not acted on yet.
 package conditions
 
 import (
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
+
+// Set adds or updates c in conditions with meta.SetStatusCondition. The API
+// requires a reason, so an empty one is filled with the condition type. It
+// reports whether anything changed.
+func Set(conditions *[]metav1.Condition, c metav1.Condition) bool {
+	if c.Reason == "" {
+		c.Reason = c.Type
+	}
+	return meta.SetStatusCondition(conditions, c)
+}
 
 // TypeFieldsNotActedOn is True when an object sets Karpenter v1 fields that
 // fleet-scheduler accepts but does not act on yet; its message lists them.

@@ -5,7 +5,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/fleet-scheduler/fleet-scheduler/provision/apis/internal/conditions"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/conditions"
 )
 
 // EC2NodeClassStatus is what the selectors of an EC2NodeClass resolved to.

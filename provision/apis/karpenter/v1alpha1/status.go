@@ -4,7 +4,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/fleet-scheduler/fleet-scheduler/provision/apis/internal/conditions"
+	"github.com/fleet-scheduler/fleet-scheduler/provision/conditions"
 )
 
 // Condition types. Ready is True when ValidationSucceeded is.

@@ -159,6 +159,9 @@ leaderElection:
 profiles:
 - schedulerName: fleet-scheduler
   plugins:
+    filter:
+      enabled:
+      - name: Provisioner
     postFilter:
       enabled:
       - name: Provisioner

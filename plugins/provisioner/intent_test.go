@@ -27,6 +27,7 @@ func TestIntent(t *testing.T) {
 	s.run(t, "preferred node affinity is met, and relaxed when the pool cannot", s.testPreferredNodeAffinity)
 	s.run(t, "volumes: a bound zonal PV, WaitForFirstConsumer topologies, an unbound Immediate claim", s.testVolumes)
 	s.run(t, "the next pool by weight takes pods when the heaviest reaches its limits", s.testPoolFallback)
+	s.run(t, "a pod nominated to a claim waits for its own node while another claim's node registers", s.testWaitForOwnNode)
 }
 
 const zoneA, zoneB, zoneC = "us-east-1a", "us-east-1b", "us-east-1c"

@@ -37,6 +37,8 @@ func (p *Provisioner) PostFilter(ctx context.Context, state fwk.CycleState, pod 
 			result, status = nil, fwk.NewStatus(fwk.Unschedulable, msg)
 		}
 	}()
+	state.Write(judgingKey, judging{})
+	defer state.Delete(judgingKey)
 	logger := klog.FromContext(ctx)
 	start := time.Now()
 	defer func() {

@@ -1,7 +1,8 @@
 // Package provisioner holds the Provisioner PostFilter plugin: when a pod fits
 // no existing node, it packs the pod onto a claim (a node planned or being
 // launched) and nominates it to that claim's future node name. Launching is
-// left to the NodeClaim lifecycle controllers.
+// left to the NodeClaim lifecycle controllers. As a Filter plugin it keeps
+// the pod for that node until the node has registered (wait.go).
 //
 // A decision runs in three steps, cheapest first: the claim index rules out
 // claims by room, pool, domains and groups without running any plugin; the
@@ -81,9 +82,14 @@ type state struct {
 	volumes *volumeListers
 	// poolsChanged asks the requeue loop to retry waiting pods now.
 	poolsChanged bool
+	// names are the claims' names, for Filter, which cannot take mu.
+	names sync.Map
 }
 
-var _ fwk.PostFilterPlugin = &Provisioner{}
+var (
+	_ fwk.PostFilterPlugin = &Provisioner{}
+	_ fwk.FilterPlugin     = &Provisioner{}
+)
 
 // Name returns the plugin name.
 func (p *Provisioner) Name() string { return Name }
@@ -121,6 +127,7 @@ func (p *state) eachClaim(visit func(*claim)) { p.index.All(visit) }
 
 func (p *state) addClaim(c *claim) {
 	p.claims[c.name] = c
+	p.names.Store(c.name, struct{}{})
 	if c.planned {
 		set := p.planned[c.pool.Name]
 		if set == nil {
@@ -252,6 +259,7 @@ func (p *state) dropClaim(name string) {
 		p.waiting[uid] = m.pod()
 	}
 	delete(p.claims, name)
+	p.names.Delete(name)
 	delete(p.planned[c.pool.Name], c)
 	p.index.Remove(c)
 	p.shapes.forget(c)

@@ -2,6 +2,7 @@ package provisioner
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	fwk "k8s.io/kube-scheduler/framework"
 
 	"github.com/fleet-scheduler/fleet-scheduler/plugins/apis/config"
@@ -100,17 +102,36 @@ func (s *stack) clusterInfo(cfg *rest.Config) {
 // controlPlaneNode is the kubeadm control-plane node: Ready and tainted,
 // so pods fail on it and PostFilter runs (it never runs with zero nodes).
 func (s *stack) controlPlaneNode() {
-	rl := v1.ResourceList{v1.ResourceCPU: resource.MustParse("2"), v1.ResourceMemory: resource.MustParse("4Gi"), v1.ResourcePods: resource.MustParse("110")}
-	node := &v1.Node{
+	s.readyNode(&v1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: "control-plane", Labels: map[string]string{"node-role.kubernetes.io/control-plane": ""}},
 		Spec:       v1.NodeSpec{Taints: []v1.Taint{{Key: "node-role.kubernetes.io/control-plane", Effect: v1.TaintEffectNoSchedule}}},
-	}
+	})
+}
+
+// readyNode creates the node with 2 CPUs, 4Gi and 110 pods, Ready, and
+// takes off the not-ready taint the API server puts on a new Node, as node
+// lifecycle would (no controller-manager runs here).
+func (s *stack) readyNode(node *v1.Node) {
+	s.t.Helper()
+	rl := v1.ResourceList{v1.ResourceCPU: resource.MustParse("2"), v1.ResourceMemory: resource.MustParse("4Gi"), v1.ResourcePods: resource.MustParse("110")}
 	created, err := s.kube.CoreV1().Nodes().Create(s.ctx, node, metav1.CreateOptions{})
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	created.Status = v1.NodeStatus{Capacity: rl, Allocatable: rl, Conditions: []v1.NodeCondition{{Type: v1.NodeReady, Status: v1.ConditionTrue}}}
 	if _, err := s.kube.CoreV1().Nodes().UpdateStatus(s.ctx, created, metav1.UpdateOptions{}); err != nil {
+		s.t.Fatal(err)
+	}
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		n, err := s.kube.CoreV1().Nodes().Get(s.ctx, node.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		n.Spec.Taints = slices.DeleteFunc(n.Spec.Taints, func(t v1.Taint) bool { return t.Key == v1.TaintNodeNotReady })
+		_, err = s.kube.CoreV1().Nodes().Update(s.ctx, n, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
 		s.t.Fatal(err)
 	}
 }

@@ -142,6 +142,12 @@ func (noProvisioning) PostFilter(context.Context, fwk.CycleState, *v1.Pod, fwk.N
 	return nil, fwk.NewStatus(fwk.Unschedulable)
 }
 
+// Filter: the test scheduler enables its plugin at Filter too, as the
+// shipped configurations enable the Provisioner; this one rules out nothing.
+func (noProvisioning) Filter(context.Context, fwk.CycleState, *v1.Pod, fwk.NodeInfo) *fwk.Status {
+	return nil
+}
+
 // deletions records, from the NodeClaim watch, how many claims of each
 // pool were being deleted at once at most, and when each claim's deletion
 // began.

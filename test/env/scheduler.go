@@ -19,8 +19,9 @@ import (
 const SchedulerName = "fleet-scheduler"
 
 // StartScheduler runs the real kube-scheduler in this process against cfg,
-// with one profile: the default plugins plus the named PostFilter plugin
-// (built by factory) after DefaultPreemption and before DynamicResources. It stops when the test ends.
+// with one profile: the default plugins plus the named plugin (built by
+// factory) at Filter, and at PostFilter after DefaultPreemption and before
+// DynamicResources. It stops when the test ends.
 func StartScheduler(t *testing.T, cfg *rest.Config, pluginName string, factory frameworkruntime.PluginFactory) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -31,10 +32,13 @@ func StartScheduler(t *testing.T, cfg *rest.Config, pluginName string, factory f
 		SchedulerName: ptr.To(SchedulerName),
 		// After DefaultPreemption, before DynamicResources, as the shipped
 		// configurations order them (see the README).
-		Plugins: &configv1.Plugins{PostFilter: configv1.PluginSet{
-			Disabled: []configv1.Plugin{{Name: "DynamicResources"}},
-			Enabled:  []configv1.Plugin{{Name: pluginName}, {Name: "DynamicResources"}},
-		}},
+		Plugins: &configv1.Plugins{
+			Filter: configv1.PluginSet{Enabled: []configv1.Plugin{{Name: pluginName}}},
+			PostFilter: configv1.PluginSet{
+				Disabled: []configv1.Plugin{{Name: "DynamicResources"}},
+				Enabled:  []configv1.Plugin{{Name: pluginName}, {Name: "DynamicResources"}},
+			},
+		},
 	}}}
 	internal := configtesting.V1ToInternalWithDefaults(t, versioned)
 

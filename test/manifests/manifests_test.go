@@ -579,8 +579,8 @@ func loadConfigData(t *testing.T, data string) *schedconfig.KubeSchedulerConfigu
 }
 
 // provisionerArgs returns the Provisioner's validated args in a profile
-// that enables it as a PostFilter plugin after DefaultPreemption, or nil
-// when the profile does not enable it.
+// that enables it as a PostFilter plugin after DefaultPreemption (and as a
+// Filter plugin), or nil when the profile does not enable it.
 func provisionerArgs(t *testing.T, p *schedconfig.KubeSchedulerProfile) *config.ProvisionerArgs {
 	t.Helper()
 	post := p.Plugins.PostFilter
@@ -601,6 +601,9 @@ func provisionerArgs(t *testing.T, p *schedconfig.KubeSchedulerProfile) *config.
 	if at := slices.Index(names, provisioner.Name); slices.Contains(names[:at], "DynamicResources") ||
 		!slices.ContainsFunc(post.Disabled, dra) && !slices.ContainsFunc(p.Plugins.MultiPoint.Disabled, dra) {
 		t.Errorf("profile %s: postFilter runs DynamicResources before the Provisioner (enabled %v, disabled %v)", p.SchedulerName, names, post.Disabled)
+	}
+	if !slices.ContainsFunc(p.Plugins.Filter.Enabled, func(pl schedconfig.Plugin) bool { return pl.Name == provisioner.Name }) {
+		t.Errorf("profile %s: the Provisioner is not enabled at filter, so pods nominated to a node being launched may bind elsewhere", p.SchedulerName)
 	}
 	preempt := func(pl schedconfig.Plugin) bool { return pl.Name == "DefaultPreemption" }
 	if !slices.ContainsFunc(p.Plugins.MultiPoint.Enabled, preempt) && !slices.ContainsFunc(post.Enabled, preempt) ||

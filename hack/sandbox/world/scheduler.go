@@ -178,6 +178,9 @@ leaderElection:
 profiles:
 - schedulerName: %s
   plugins:
+    filter:
+      enabled:
+      - name: Provisioner
     postFilter:
       disabled:
       - name: DynamicResources

@@ -1,0 +1,55 @@
+package provisioner
+
+import (
+	"context"
+
+	v1 "k8s.io/api/core/v1"
+	fwk "k8s.io/kube-scheduler/framework"
+)
+
+// Filter keeps a pod nominated to a claim off every other node until the
+// claim's own node has registered.
+//
+// The scheduler tries a nominated pod against every node, not only the one
+// it is nominated to. While a claim's node is on its way, another claim's
+// node that registers first could take the pod, and what was decided - a
+// spread over zones that have no node yet, the pods each launch was sized
+// for - would come undone by whichever node is quicker. Once the pod's own
+// node is in the scheduler's snapshot the scheduler's rules alone decide
+// (and nominatedToANodeThatTakesIt clears a nomination that holds pods
+// apart); a claim that is dropped - its launch failed, its NodeClaim was
+// deleted - holds its pods no longer.
+func (p *Provisioner) Filter(_ context.Context, cs fwk.CycleState, pod *v1.Pod, ni fwk.NodeInfo) *fwk.Status {
+	want := pod.Status.NominatedNodeName
+	node := ni.Node()
+	if want == "" || node == nil || node.Name == want || !p.holds(want) {
+		return nil
+	}
+	if _, err := cs.Read(judgingKey); err == nil {
+		// The Provisioner's own decision, trying the pod on claims.
+		return nil
+	}
+	if lister := p.handle.SnapshotSharedLister(); lister != nil {
+		if _, err := lister.NodeInfos().Get(want); err == nil {
+			return nil
+		}
+	}
+	return fwk.NewStatus(fwk.UnschedulableAndUnresolvable, "waiting for node "+want+", which is being launched for this pod")
+}
+
+// judgingKey is in the cycle state while PostFilter runs the Filter
+// plugins itself: a pod being decided again is tried on claims other than
+// the one it is nominated to.
+const judgingKey fwk.StateKey = Name + "/judging"
+
+type judging struct{}
+
+func (judging) Clone() fwk.StateData { return judging{} }
+
+// holds reports whether name is a claim of this process. Filter runs while
+// PostFilter holds mu (PostFilter runs the Filter plugins), so the names
+// are kept apart from it.
+func (p *state) holds(name string) bool {
+	_, ok := p.names.Load(name)
+	return ok
+}

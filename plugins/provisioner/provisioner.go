@@ -87,8 +87,9 @@ type state struct {
 }
 
 var (
-	_ fwk.PostFilterPlugin = &Provisioner{}
-	_ fwk.FilterPlugin     = &Provisioner{}
+	_ fwk.PostFilterPlugin  = &Provisioner{}
+	_ fwk.FilterPlugin      = &Provisioner{}
+	_ fwk.EnqueueExtensions = &Provisioner{}
 )
 
 // Name returns the plugin name.

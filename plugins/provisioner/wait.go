@@ -4,6 +4,7 @@ import (
 	"context"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
 )
 
@@ -35,6 +36,22 @@ func (p *Provisioner) Filter(_ context.Context, cs fwk.CycleState, pod *v1.Pod, 
 		}
 	}
 	return fwk.NewStatus(fwk.UnschedulableAndUnresolvable, "waiting for node "+want+", which is being launched for this pod")
+}
+
+// EventsToRegister: a pod Filter held back may bind once its own node is
+// added. Without hints the scheduler would retry it on every cluster event
+// while it waits. A dropped claim's pods are retried by the requeue loop.
+func (p *Provisioner) EventsToRegister(context.Context) ([]fwk.ClusterEventWithHint, error) {
+	return []fwk.ClusterEventWithHint{
+		{Event: fwk.ClusterEvent{Resource: fwk.Node, ActionType: fwk.Add}, QueueingHintFn: ownNodeAdded},
+	}, nil
+}
+
+func ownNodeAdded(_ klog.Logger, pod *v1.Pod, _, newObj interface{}) (fwk.QueueingHint, error) {
+	if node, ok := newObj.(*v1.Node); ok && pod.Status.NominatedNodeName != "" && node.Name != pod.Status.NominatedNodeName {
+		return fwk.QueueSkip, nil
+	}
+	return fwk.Queue, nil
 }
 
 // judgingKey is in the cycle state while PostFilter runs the Filter

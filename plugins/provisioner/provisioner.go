@@ -2,7 +2,7 @@
 // no existing node, it packs the pod onto a claim (a node planned or being
 // launched) and nominates it to that claim's future node name. Launching is
 // left to the NodeClaim lifecycle controllers. As a Filter plugin it keeps
-// the pod for that node until the node has registered (wait.go).
+// the pod for that node while the claim is in flight (wait.go).
 //
 // A decision runs in three steps, cheapest first: the claim index rules out
 // claims by room, pool, domains and groups without running any plugin; the

@@ -8,18 +8,19 @@ import (
 	fwk "k8s.io/kube-scheduler/framework"
 )
 
-// Filter keeps a pod nominated to a claim off every other node until the
-// claim's own node has registered.
+// Filter keeps a pod nominated to a claim off every other node while the
+// claim is in flight.
 //
 // The scheduler tries a nominated pod against every node, not only the one
 // it is nominated to. While a claim's node is on its way, another claim's
-// node that registers first could take the pod, and what was decided - a
+// node that is ready first could take the pod, and what was decided - a
 // spread over zones that have no node yet, the pods each launch was sized
-// for - would come undone by whichever node is quicker. Once the pod's own
-// node is in the scheduler's snapshot the scheduler's rules alone decide
-// (and nominatedToANodeThatTakesIt clears a nomination that holds pods
-// apart); a claim that is dropped - its launch failed, its NodeClaim was
-// deleted - holds its pods no longer.
+// for - would come undone by whichever node is quicker. Registration is not
+// enough to let go: a node is not schedulable until it is Ready and its
+// startup taints are gone, and in between another claim's node could still
+// win. So the hold ends when the claim is dropped: its node initialized,
+// its launch failed or its NodeClaim deleted. nominatedToANodeThatTakesIt
+// still clears a nomination that keeps pods apart on their own node.
 func (p *Provisioner) Filter(_ context.Context, cs fwk.CycleState, pod *v1.Pod, ni fwk.NodeInfo) *fwk.Status {
 	want := pod.Status.NominatedNodeName
 	node := ni.Node()
@@ -29,11 +30,6 @@ func (p *Provisioner) Filter(_ context.Context, cs fwk.CycleState, pod *v1.Pod, 
 	if _, err := cs.Read(judgingKey); err == nil {
 		// The Provisioner's own decision, trying the pod on claims.
 		return nil
-	}
-	if lister := p.handle.SnapshotSharedLister(); lister != nil {
-		if _, err := lister.NodeInfos().Get(want); err == nil {
-			return nil
-		}
 	}
 	return fwk.NewStatus(fwk.UnschedulableAndUnresolvable, "waiting for node "+want+", which is being launched for this pod")
 }

@@ -11,7 +11,6 @@ import (
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 
-	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/metrics"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/packing"
@@ -68,9 +67,6 @@ func (p *Provisioner) PostFilter(ctx context.Context, state fwk.CycleState, pod 
 	}
 
 	if r, st := p.nominatedToANodeThatTakesIt(ctx, state, pod); st != nil {
-		return r, st
-	}
-	if r, st := p.nominatedToANodeComingUp(pod); st != nil {
 		return r, st
 	}
 	// A retried pod keeps its claim, so its nomination never flaps.
@@ -167,30 +163,6 @@ func (p *Provisioner) nominatedToANodeThatTakesIt(ctx context.Context, state fwk
 	klog.FromContext(ctx).V(2).Info("Node takes the pod but for the pods nominated beside it; clearing its nomination", "pod", klog.KObj(pod), "node", name)
 	clear := &fwk.PostFilterResult{NominatingInfo: &fwk.NominatingInfo{NominatingMode: fwk.ModeOverride}}
 	return clear, fwk.NewStatus(fwk.Unschedulable, "node "+name+" takes the pod but for the pods nominated to it; the nomination is cleared so the scheduler places them one by one")
-}
-
-// nominatedToANodeComingUp keeps a pod nominated to a node that has
-// registered but is not ready yet: the claim may be initialized, and so
-// dropped, before node lifecycle takes the not-ready taint off, and
-// deciding the pod again then would launch a node for pods that are about
-// to bind. TaintToleration queues the pod again when the taint goes.
-func (p *Provisioner) nominatedToANodeComingUp(pod *v1.Pod) (*fwk.PostFilterResult, *fwk.Status) {
-	name := pod.Status.NominatedNodeName
-	lister := p.handle.SnapshotSharedLister()
-	if name == "" || lister == nil {
-		return nil, nil
-	}
-	ni, err := lister.NodeInfos().Get(name)
-	if err != nil || ni.Node() == nil || ni.Node().Labels[karpv1.NodePoolLabelKey] == "" {
-		return nil, nil
-	}
-	for _, t := range ni.Node().Spec.Taints {
-		if t.Key == v1.TaintNodeNotReady {
-			p.forget(pod.UID)
-			return framework.NewPostFilterResultWithNominatedNode(name), fwk.NewStatus(fwk.Success)
-		}
-	}
-	return nil, nil
 }
 
 // nominate answers the scheduler with the claim's node name, and records

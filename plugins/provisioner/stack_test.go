@@ -2,7 +2,6 @@ package provisioner
 
 import (
 	"context"
-	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 	fwk "k8s.io/kube-scheduler/framework"
+	"k8s.io/kubernetes/pkg/util/taints"
 
 	"github.com/fleet-scheduler/fleet-scheduler/plugins/apis/config"
 	ec2v1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/ec2/v1"
@@ -127,7 +127,7 @@ func (s *stack) readyNode(node *v1.Node) {
 		if err != nil {
 			return err
 		}
-		n.Spec.Taints = slices.DeleteFunc(n.Spec.Taints, func(t v1.Taint) bool { return t.Key == v1.TaintNodeNotReady })
+		n.Spec.Taints, _ = taints.DeleteTaintsByKey(n.Spec.Taints, v1.TaintNodeNotReady)
 		_, err = s.kube.CoreV1().Nodes().Update(s.ctx, n, metav1.UpdateOptions{})
 		return err
 	})

@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/kubernetes/pkg/util/taints"
 	"k8s.io/utils/ptr"
 
 	"github.com/fleet-scheduler/fleet-scheduler/hack/sandbox/join"
@@ -339,7 +340,8 @@ func (e *Env) RegisterNode(t *testing.T, claim string, mutate func(*v1.Node)) *v
 }
 
 // SetNodeReady writes the kubelet's status: capacity, allocatable and the
-// Ready condition.
+// Ready condition; when ready, it also takes off the not-ready taint the API
+// server put on the new Node, as node lifecycle would.
 func (e *Env) SetNodeReady(t *testing.T, name string, ready bool) {
 	t.Helper()
 	status := v1.ConditionFalse
@@ -354,6 +356,11 @@ func (e *Env) SetNodeReady(t *testing.T, name string, ready bool) {
 			LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now(),
 		}}
 	})
+	if ready {
+		e.UpdateNode(t, name, false, func(node *v1.Node) {
+			node.Spec.Taints, _ = taints.DeleteTaintsByKey(node.Spec.Taints, v1.TaintNodeNotReady)
+		})
+	}
 }
 
 // UpdateNode changes the Node (its status if status is set), retrying on

@@ -2,22 +2,29 @@ package lifecycle
 
 import (
 	"context"
-	nodeutil "k8s.io/kubernetes/pkg/util/node"
 
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
+	nodeutil "k8s.io/kubernetes/pkg/util/node"
+	"k8s.io/kubernetes/pkg/util/taints"
 
 	karpv1 "github.com/fleet-scheduler/fleet-scheduler/provision/apis/karpenter/v1"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/controller"
 	"github.com/fleet-scheduler/fleet-scheduler/provision/metrics"
 )
 
+// ephemeralTaints are put on a Node by the control plane (admission and node
+// lifecycle) while it is not ready or not reachable, and taken off when it is.
+var ephemeralTaints = []string{v1.TaintNodeNotReady, v1.TaintNodeUnreachable, v1.TaintNodeNetworkUnavailable}
+
 // initialize marks the claim initialized once its Node is Ready and carries
-// neither the unregistered taint nor any of the claim's startup taints:
-// from then on its pods can bind and the node counts as capacity.
+// neither the unregistered taint, nor any of the claim's startup taints, nor
+// a taint the control plane puts on a node that is not usable yet: from
+// then on its pods can bind and the node counts as capacity. Until then the
+// Provisioner keeps the claim in flight and its pods nominated to it.
 func (c *Controller) initialize(ctx context.Context, nc *karpv1.NodeClaim) (controller.Result, error) {
 	node, err := c.Nodes.Get(nc.Status.NodeName)
 	if apierrors.IsNotFound(err) {
@@ -28,6 +35,11 @@ func (c *Controller) initialize(ctx context.Context, nc *karpv1.NodeClaim) (cont
 	}
 	if !nodeutil.IsNodeReady(node) || hasTaint(node.Spec.Taints, karpv1.UnregisteredNoExecuteTaint()) {
 		return controller.Result{}, nil
+	}
+	for _, key := range ephemeralTaints {
+		if taints.TaintKeyExists(node.Spec.Taints, key) {
+			return controller.Result{}, nil
+		}
 	}
 	for _, t := range nc.Spec.StartupTaints {
 		if hasTaint(node.Spec.Taints, t) {
